@@ -1,0 +1,200 @@
+"""Run configuration: frozen dataclasses loaded from TOML presets, files and overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edge_gmp.errors import ConfigError
+from edge_gmp.models import model_config
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "har2"
+    source: str = "hapt"
+    path: str | None = None
+    download: bool = False
+    val_subjects: int = 4
+
+    def __post_init__(self) -> None:
+        if self.dataset != "har2":
+            raise ConfigError(f"unknown dataset {self.dataset!r}; available: har2")
+        if self.source not in ("hapt", "uci"):
+            raise ConfigError(f"unknown HAR-2 source {self.source!r}; use 'hapt' (offline) or 'uci'")
+        if not 1 <= self.val_subjects <= 10:
+            raise ConfigError(f"val_subjects must be in [1, 10], got {self.val_subjects}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError(f"train.epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0 or self.grad_clip < 0:
+            raise ConfigError("train.weight_decay and train.grad_clip must be >= 0")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    sparsity: float = 0.8
+    schedule: str = "gradual"
+    prune_epochs: int = 10
+    finetune_epochs: int = 10
+    frequency: int = 20
+    lr: float = 0.005
+    floor_percent: float = 0.05
+    floor_count: int | None = None
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ConfigError(f"prune.sparsity must be in [0, 1), got {self.sparsity}")
+        if self.schedule not in ("gradual", "oneshot"):
+            raise ConfigError(f"prune.schedule must be 'gradual' or 'oneshot', got {self.schedule!r}")
+        if self.schedule == "gradual" and self.prune_epochs < 1:
+            raise ConfigError("prune.prune_epochs must be >= 1 for a gradual schedule")
+        if self.prune_epochs < 0 or self.finetune_epochs < 0:
+            raise ConfigError("prune.prune_epochs and prune.finetune_epochs must be >= 0")
+        if self.frequency < 1:
+            raise ConfigError(f"prune.frequency must be >= 1 step, got {self.frequency}")
+        if not self.lr > 0:
+            raise ConfigError(f"prune.lr must be > 0, got {self.lr}")
+        object.__setattr__(self, "include", tuple(self.include))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str
+    model_name: str
+    model: Any
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(obj: Any) -> dict[str, Any]:
+            return {k: list(v) if isinstance(v, tuple) else v
+                    for k, v in dataclasses.asdict(obj).items() if v is not None}
+
+        return {
+            "name": self.name,
+            "model": {"name": self.model_name, **clean(self.model)},
+            "data": clean(self.data),
+            "train": clean(self.train),
+            "prune": clean(self.prune),
+        }
+
+
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "prune": PruneConfig}
+
+
+def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def config_from_dict(raw: dict[str, Any], where: str = "config") -> RunConfig:
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    unknown = sorted(set(raw) - {"name", "model", *_SECTIONS})
+    if unknown:
+        raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}")
+    model_raw = dict(raw.get("model", {}))
+    model_name = model_raw.pop("name", None)
+    if not model_name:
+        raise ConfigError(f"{where}: [model] needs a name, e.g. name = \"fastgrnn\"")
+    sections = {key: _build_section(cls, raw.get(key, {}), f"{where} [{key}]") for key, cls in _SECTIONS.items()}
+    return RunConfig(name=str(raw.get("name", model_name)), model_name=model_name,
+                     model=model_config(model_name, model_raw), **sections)
+
+
+def available_presets() -> list[str]:
+    return sorted(p.name.removesuffix(".toml") for p in resources.files("edge_gmp.presets").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def _parse_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from exc
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    if name not in available_presets():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    text = resources.files("edge_gmp.presets").joinpath(f"{name}.toml").read_text()
+    return _parse_toml(text, f"preset {name}")
+
+
+def file_dict(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    return _parse_toml(text, f"config file {path}")
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_assignment(text: str) -> dict[str, Any]:
+    """``section.key=value`` (value in TOML syntax, bare words as strings) -> nested dict."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r} must look like section.key=value, e.g. prune.sparsity=0.9")
+    key, value = text.split("=", 1)
+    section, option = key.strip().split(".", 1)
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return {section: {option: parsed}}
+
+
+def load_config(preset: str | None = None, path: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> RunConfig:
+    """A preset (default ``fastgrnn-har2``) or a TOML file, with overrides merged on top."""
+    if path is not None:
+        raw, where = file_dict(path), str(path)
+        if preset is not None:
+            raw, where = merge(preset_dict(preset), raw), f"preset {preset} + {path}"
+    else:
+        preset = preset or "fastgrnn-har2"
+        raw, where = preset_dict(preset), f"preset {preset}"
+    return config_from_dict(merge(raw, overrides or {}), where)
+
+
+def dump_toml(config: RunConfig) -> str:
+    import tomli_w
+
+    return tomli_w.dumps(config.to_dict())

@@ -1,0 +1,56 @@
+"""Records of exported TFLite files, in ONNX terms, JSON-serialisable."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("float32", "int8", "float32_sparse", "int8_sparse")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Where an ONNX tensor sits in a .tflite model and how to feed/read it.
+
+    ``index`` is the position in the interpreter's ``get_input_details()`` / ``get_output_details()``
+    list, ``tensor_index`` the interpreter tensor index. ``perm_from_onnx`` turns the ONNX array into
+    the TFLite one (``onnx_array.transpose(perm)``). ``scale``/``zero_point`` are set for int8 tensors:
+    ``real = scale * (q - zero_point)``.
+    """
+
+    onnx_name: str
+    index: int
+    tensor_index: int
+    tflite_name: str
+    shape: tuple[int, ...]
+    layout: str
+    perm_from_onnx: tuple[int, ...]
+    dtype: str
+    scale: float | None = None
+    zero_point: int | None = None
+
+
+@dataclass(frozen=True)
+class TFLiteArtifact:
+    """One .tflite file: its kind, size, I/O mapping, op set and whether it may be shipped."""
+
+    kind: str
+    path: str
+    bytes: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    valid: bool
+    note: str
+    ops: tuple[str, ...] = ()
+    micro_issues: tuple[str, ...] = ()
+    parity: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def input(self, onnx_name: str) -> TensorSpec:
+        return next(s for s in self.inputs if s.onnx_name == onnx_name)
+
+    def output(self, onnx_name: str) -> TensorSpec:
+        return next(s for s in self.outputs if s.onnx_name == onnx_name)

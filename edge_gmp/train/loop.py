@@ -1,0 +1,160 @@
+"""One readable training loop: dense phase, then pruning + fine-tuning with masks held fixed between updates.
+
+Deterministic on CPU: the model is seeded once and every epoch shuffles with ``seed + epoch``, so a run
+resumed from an epoch checkpoint reaches exactly the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from edge_gmp.atomic import atomic_path
+from edge_gmp.config import PruneConfig, TrainConfig
+from edge_gmp.errors import UserError
+from edge_gmp.prune import MinimumThreshold, OneShot, PolynomialDecay
+from edge_gmp.train.masking import MaskedTraining
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    masks: dict[str, Tensor]
+    dense_state: dict[str, Tensor]
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+
+
+def pruning_schedule(prune: PruneConfig, dense_epochs: int, steps_per_epoch: int) -> OneShot | PolynomialDecay:
+    begin = dense_epochs * steps_per_epoch
+    if prune.schedule == "oneshot" or prune.sparsity == 0.0:
+        return OneShot(prune.sparsity, begin)
+    end = begin + max(1, prune.prune_epochs * steps_per_epoch - 1)
+    return PolynomialDecay(0.0, prune.sparsity, begin, end, frequency=prune.frequency)
+
+
+def _cosine(base: float, progress: float) -> float:
+    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``model`` on ``(x, y)``."""
+    model.eval()
+    correct, loss = 0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i:i + batch_size])
+            loss += nn.functional.cross_entropy(logits, y[i:i + batch_size], reduction="sum").item()
+            correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
+    return correct / len(x), loss / len(x)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, weights_only=True)
+    except FileNotFoundError as exc:
+        raise UserError(f"no checkpoint at {path}: nothing to resume; run without --resume") from exc
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise UserError(f"checkpoint {path} is unreadable ({exc}); delete it and run without --resume") from exc
+
+
+def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[Tensor, Tensor],
+          train_cfg: TrainConfig, prune_cfg: PruneConfig, run_dir: Path, resume: bool = False,
+          progress: bool = True) -> TrainResult:
+    """Dense training for ``train_cfg.epochs``, then pruning and fine-tuning; the best validation epoch at
+    the final sparsity is returned (the test set is never looked at here)."""
+    x_train, y_train = train_data
+    steps_per_epoch = math.ceil(len(x_train) / train_cfg.batch_size)
+    dense_epochs = train_cfg.epochs
+    total_epochs = dense_epochs + prune_cfg.prune_epochs + prune_cfg.finetune_epochs
+    final_from = dense_epochs + (prune_cfg.prune_epochs if prune_cfg.schedule == "gradual" else 0)
+    floor = MinimumThreshold(prune_cfg.floor_percent, prune_cfg.floor_count)
+    masking = MaskedTraining(model, pruning_schedule(prune_cfg, dense_epochs, steps_per_epoch), floor,
+                             prune_cfg.include, prune_cfg.exclude)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    optimizer = torch.optim.Adam([{"params": decay, "weight_decay": train_cfg.weight_decay},
+                                  {"params": no_decay, "weight_decay": 0.0}], lr=train_cfg.lr)
+
+    ckpt_path = Path(run_dir) / CHECKPOINT
+    start_epoch, history = 0, []
+    best = {"epoch": -1, "val_accuracy": -1.0, "state": None, "masks": None}
+    dense_state = None
+    if resume:
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        masking.load_state_dict(ckpt["masking"])
+        start_epoch, history, best, dense_state = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"], ckpt["dense"]
+
+    for epoch in range(start_epoch, total_epochs):
+        phase = "dense" if epoch < dense_epochs else ("prune" if epoch < final_from else "finetune")
+        model.train()
+        generator = torch.Generator().manual_seed(train_cfg.seed + epoch)
+        order = torch.randperm(len(x_train), generator=generator)
+        started, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs} {phase}",
+                   disable=not progress, leave=False)
+        for i in bar:
+            step = epoch * steps_per_epoch + i
+            if phase == "dense":
+                lr = _cosine(train_cfg.lr, step / (dense_epochs * steps_per_epoch))
+            else:
+                lr = _cosine(prune_cfg.lr, (epoch - dense_epochs + i / steps_per_epoch)
+                             / max(1, total_epochs - dense_epochs))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            masking.update(step)
+            idx = order[i * train_cfg.batch_size:(i + 1) * train_cfg.batch_size]
+            logits = model(x_train[idx])
+            loss = nn.functional.cross_entropy(logits, y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            masking.before_optimizer_step()
+            if train_cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            optimizer.step()
+            masking.after_optimizer_step(optimizer)
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == y_train[idx]).sum())
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+        val_accuracy, val_loss = evaluate(model, *val_data)
+        record = {"epoch": epoch + 1, "phase": phase, "lr": lr, "sparsity": masking.sparsity,
+                  "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                  "val_loss": val_loss, "val_accuracy": val_accuracy,
+                  "seconds": time.perf_counter() - started}
+        history.append(record)
+        if progress:
+            print(f"epoch {epoch + 1:3d}/{total_epochs} {phase:8s} loss {record['train_loss']:.4f} "
+                  f"acc {record['train_accuracy']:.4f} val {val_accuracy:.4f} "
+                  f"sparsity {masking.sparsity:.3f} ({record['seconds']:.1f}s)", flush=True)
+        if epoch == dense_epochs - 1:
+            dense_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if epoch >= final_from and val_accuracy > best["val_accuracy"]:
+            best = {"epoch": epoch + 1, "val_accuracy": val_accuracy,
+                    "state": {k: v.clone() for k, v in model.state_dict().items()},
+                    "masks": {k: v.clone() for k, v in masking.masks.items()}}
+        _save_checkpoint(ckpt_path, {"epoch": epoch, "model": model.state_dict(),
+                                     "optimizer": optimizer.state_dict(), "masking": masking.state_dict(),
+                                     "history": history, "best": best, "dense": dense_state})
+
+    if best["state"] is None:  # no epoch at the final sparsity (e.g. finetune_epochs = 0 and oneshot)
+        best = {"epoch": total_epochs, "state": model.state_dict(), "masks": masking.masks}
+    model.load_state_dict(best["state"])
+    return TrainResult(model=model, masks=best["masks"], dense_state=dense_state, history=history,
+                       best_epoch=best["epoch"])

@@ -1,0 +1,52 @@
+"""Hold Global MP masks on a model during training: update on schedule, re-apply after every step."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from edge_gmp.prune import (
+    MinimumThreshold,
+    OneShot,
+    PolynomialDecay,
+    apply_masks,
+    global_magnitude_masks,
+    mask_gradients,
+    mask_optimizer_state,
+    prunable_parameters,
+)
+
+
+class MaskedTraining:
+    """Computes masks at the schedule's update steps and keeps pruned weights (and their optimizer state) at 0."""
+
+    def __init__(self, model: nn.Module, schedule: OneShot | PolynomialDecay, floor: MinimumThreshold,
+                 include: tuple[str, ...] = ("*",), exclude: tuple[str, ...] = ()) -> None:
+        self.params = prunable_parameters(model, include, exclude)
+        self.schedule = schedule
+        self.floor = floor
+        self.masks: dict[str, Tensor] = {}
+        self.sparsity = 0.0
+
+    def update(self, step: int) -> bool:
+        """Recompute masks if ``step`` is an update step of the schedule; returns whether it did."""
+        if not self.schedule.is_update_step(step):
+            return False
+        self.sparsity = self.schedule(step)
+        self.masks = global_magnitude_masks(self.params, self.sparsity, self.floor)
+        apply_masks(self.params, self.masks)
+        return True
+
+    def before_optimizer_step(self) -> None:
+        mask_gradients(self.params, self.masks)
+
+    def after_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        apply_masks(self.params, self.masks)
+        mask_optimizer_state(optimizer, self.params, self.masks)
+
+    def state_dict(self) -> dict:
+        return {"sparsity": self.sparsity, "masks": {k: v.clone() for k, v in self.masks.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sparsity = float(state["sparsity"])
+        self.masks = {k: v.bool() for k, v in state["masks"].items()}

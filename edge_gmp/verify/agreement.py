@@ -1,0 +1,44 @@
+"""Compare a runtime's outputs with a reference: top-1 agreement and max |Δ|."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Agreement:
+    samples: int
+    top1: float  # fraction of samples whose argmax (over the flattened sample) matches
+    max_abs: float  # max |reference - candidate|
+    ref_max_abs: float  # max |reference|, for relative tolerances
+
+    def problems(self, max_abs: float | None = None, min_top1: float = 1.0) -> list[str]:
+        """Human-readable reasons this comparison fails the tolerances (empty list: it passes)."""
+        out = []
+        if self.top1 < min_top1:
+            out.append(f"top-1 agreement {self.top1:.4f} < {min_top1:.4f} "
+                       f"({round((1 - self.top1) * self.samples)} of {self.samples} samples differ)")
+        if max_abs is not None and not self.max_abs <= max_abs:
+            out.append(f"max |Δ| {self.max_abs:.3g} > {max_abs:.3g}")
+        return out
+
+    def ok(self, max_abs: float | None = None, min_top1: float = 1.0) -> bool:
+        return not self.problems(max_abs, min_top1)
+
+
+def compare_outputs(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
+    """``reference`` and ``candidate`` are (N, ...) with the same shape (N samples)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    cand = np.asarray(candidate, dtype=np.float64)
+    if ref.shape != cand.shape:
+        raise ValueError(f"shapes differ: reference {ref.shape} vs candidate {cand.shape}")
+    n = ref.shape[0] if ref.ndim else 1
+    a, b = ref.reshape(n, -1), cand.reshape(n, -1)
+    if a.size == 0:
+        return Agreement(n, 1.0, 0.0, 0.0)
+    top1 = float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1)))
+    diff = np.abs(a - b)
+    max_abs = float(np.max(diff)) if np.isfinite(diff).all() else float("inf")
+    return Agreement(n, top1, max_abs, float(np.max(np.abs(a))))

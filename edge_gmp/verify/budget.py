@@ -1,0 +1,105 @@
+"""Does a model fit a device: flash (artifact size), RAM (TFLM arena) and, optionally, accuracy."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edge_gmp.errors import UserError
+from edge_gmp.verify.devices import Device
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    budget: str  # "flash", "ram" or "accuracy"
+    needed: float  # bytes (flash/ram) or the minimum accuracy
+    available: float  # bytes left after the device's reserve, or the measured accuracy
+    unit: str  # "bytes" or "fraction"
+    detail: str = ""
+
+    @property
+    def margin(self) -> float:
+        return self.available - self.needed
+
+    @property
+    def ok(self) -> bool:
+        return self.margin >= 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "margin": self.margin, "ok": self.ok}
+
+
+def fmt_bytes(n: float) -> str:
+    n = float(n)
+    if abs(n) >= 1 << 20:
+        return f"{n / (1 << 20):.2f} MB"
+    if abs(n) >= 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n:.0f} B"
+
+
+def _fmt(row: BudgetRow, value: float) -> str:
+    return fmt_bytes(value) if row.unit == "bytes" else f"{value:.4f}"
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    device: Device
+    rows: tuple[BudgetRow, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    def failures(self) -> list[str]:
+        """One sentence per failing budget, naming it and by how much it is missed."""
+        out = []
+        for r in self.rows:
+            if r.ok:
+                continue
+            if r.unit == "bytes":
+                ratio = f", {r.needed / r.available:.2f}x what is available" if r.available else ""
+                out.append(f"{r.budget} over budget by {fmt_bytes(-r.margin)}: needs {fmt_bytes(r.needed)}, "
+                           f"{fmt_bytes(r.available)} available on {self.device.name} ({r.detail}{ratio})")
+            else:
+                out.append(f"accuracy {r.available:.4f} is {-r.margin:.4f} below the required {r.needed:.4f}")
+        return out
+
+    def table(self) -> str:
+        head = ("budget", "needed", "available", "margin", "ok")
+        lines = [head] + [(r.budget, _fmt(r, r.needed), _fmt(r, r.available),
+                           ("+" if r.margin >= 0 else "-") + _fmt(r, abs(r.margin)), "yes" if r.ok else "NO")
+                          for r in self.rows]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+        return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                         for line in lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": asdict(self.device), "ok": self.ok, "rows": [r.to_dict() for r in self.rows],
+                "failures": self.failures()}
+
+
+def check_budget(flash_bytes: int, ram_bytes: int, device: Device, accuracy: float | None = None,
+                 min_accuracy: float | None = None) -> BudgetReport:
+    """Compare needs with what ``device`` offers after its reserves; UserError for impossible budgets."""
+    if flash_bytes < 0 or ram_bytes < 0:
+        raise UserError(f"flash and RAM needs must be non-negative (got {flash_bytes}, {ram_bytes})")
+    if device.flash_available <= 0 or device.ram_available <= 0:
+        raise UserError(f"device {device.id}: the reserves ({device.flash_reserve_bytes} B flash, "
+                        f"{device.ram_reserve_bytes} B RAM) leave nothing of its "
+                        f"{device.flash_bytes} B flash / {device.sram_bytes} B SRAM")
+    for label, value in (("min_accuracy", min_accuracy), ("accuracy", accuracy)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UserError(f"{label} must be a fraction in [0, 1], got {value}")
+    if min_accuracy is not None and accuracy is None:
+        raise UserError("a minimum accuracy needs a measured accuracy (pass --dataset)")
+    rows = [
+        BudgetRow("flash", flash_bytes, device.flash_available, "bytes",
+                  f"{fmt_bytes(device.flash_bytes)} flash - {fmt_bytes(device.flash_reserve_bytes)} reserve"),
+        BudgetRow("ram", ram_bytes, device.ram_available, "bytes",
+                  f"{fmt_bytes(device.sram_bytes)} SRAM - {fmt_bytes(device.ram_reserve_bytes)} reserve"),
+    ]
+    if accuracy is not None:
+        rows.append(BudgetRow("accuracy", min_accuracy if min_accuracy is not None else 0.0, accuracy,
+                              "fraction", "no minimum set" if min_accuracy is None else ""))
+    return BudgetReport(device, tuple(rows))

@@ -1,0 +1,117 @@
+"""Device profiles: flash/SRAM from vendor datasheets plus reserves for runtime code and stack."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from edge_gmp.errors import UserError
+
+_REQUIRED_INT = ("flash_bytes", "sram_bytes", "flash_reserve_bytes", "ram_reserve_bytes")
+_OPTIONAL_STR = ("mcu", "source", "note")
+_ALLOWED = {"name", "aliases", *_REQUIRED_INT, *_OPTIONAL_STR}
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+    flash_bytes: int
+    sram_bytes: int
+    flash_reserve_bytes: int
+    ram_reserve_bytes: int
+    mcu: str = ""
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+    note: str = ""
+
+    @property
+    def flash_available(self) -> int:
+        return self.flash_bytes - self.flash_reserve_bytes
+
+    @property
+    def ram_available(self) -> int:
+        return self.sram_bytes - self.ram_reserve_bytes
+
+
+def normalize(name: str) -> str:
+    """Case- and punctuation-insensitive key: "STM32F746-Disco" -> "stm32f746disco"."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _device(dev_id: str, raw: Any, origin: str) -> Device:
+    where = f"{origin}: device {dev_id!r}"
+    if not isinstance(raw, dict):
+        raise UserError(f"{where} must be a table ([device.{dev_id}])")
+    unknown = sorted(set(raw) - _ALLOWED)
+    if unknown:
+        raise UserError(f"{where}: unknown field(s) {', '.join(unknown)}; "
+                        f"allowed: {', '.join(sorted(_ALLOWED))}")
+    missing = [k for k in ("name", *_REQUIRED_INT) if k not in raw]
+    if missing:
+        raise UserError(f"{where}: missing field(s) {', '.join(missing)}")
+    for key in _REQUIRED_INT:
+        value = raw[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(f"{where}: {key} must be a non-negative integer (bytes), got {value!r}")
+    for key in ("flash_bytes", "sram_bytes"):
+        if raw[key] == 0:
+            raise UserError(f"{where}: {key} must be positive")
+    for total, reserve in (("flash_bytes", "flash_reserve_bytes"), ("sram_bytes", "ram_reserve_bytes")):
+        if raw[reserve] >= raw[total]:
+            raise UserError(f"{where}: {reserve} ({raw[reserve]}) leaves nothing of {total} ({raw[total]})")
+    aliases = raw.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise UserError(f"{where}: aliases must be a list of strings")
+    for key in ("name", *_OPTIONAL_STR):
+        if key in raw and not isinstance(raw[key], str):
+            raise UserError(f"{where}: {key} must be a string")
+    return Device(id=dev_id, name=raw["name"], aliases=tuple(aliases),
+                  **{k: raw[k] for k in _REQUIRED_INT}, **{k: raw.get(k, "") for k in _OPTIONAL_STR})
+
+
+def parse_devices(text: str, origin: str) -> dict[str, Device]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{origin}: not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - {"device"})
+    if unknown or not isinstance(data.get("device"), dict) or not data["device"]:
+        raise UserError(f"{origin}: expected one or more [device.ID] tables"
+                        + (f" (unknown top-level keys: {', '.join(unknown)})" if unknown else ""))
+    return {dev_id: _device(dev_id, raw, origin) for dev_id, raw in data["device"].items()}
+
+
+def builtin_devices() -> dict[str, Device]:
+    text = resources.files("edge_gmp.verify").joinpath("devices.toml").read_text(encoding="utf-8")
+    return parse_devices(text, "edge_gmp/verify/devices.toml")
+
+
+def load_devices(extra: str | os.PathLike | None = None) -> dict[str, Device]:
+    """Built-in profiles, then those in ``extra`` (a user TOML file; same ids replace built-ins)."""
+    devices = builtin_devices()
+    if extra is not None:
+        path = Path(extra)
+        if not path.is_file():
+            raise UserError(f"devices file not found: {path}")
+        devices.update(parse_devices(path.read_text(encoding="utf-8"), str(path)))
+    return devices
+
+
+def find_device(name: str, extra: str | os.PathLike | None = None) -> Device:
+    """Match ``name`` against ids, aliases and full names, ignoring case and punctuation."""
+    devices = load_devices(extra)
+    key = normalize(name)
+    hits = {d.id: d for d in devices.values()
+            if key in {normalize(d.id), normalize(d.name), *(normalize(a) for a in d.aliases)}}
+    if len(hits) == 1:
+        return next(iter(hits.values()))
+    if len(hits) > 1:
+        raise UserError(f"device {name!r} is ambiguous: {', '.join(sorted(hits))}")
+    known = ", ".join(f"{d.id} ({d.name})" for d in devices.values())
+    raise UserError(f"unknown device {name!r}; known devices: {known}. Add your own with --devices FILE.toml")

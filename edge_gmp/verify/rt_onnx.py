@@ -1,0 +1,41 @@
+"""onnxruntime (CPU) behind the Session interface."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge_gmp.errors import UserError
+from edge_gmp.verify.session import Session, TensorInfo
+
+_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+          "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
+          "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+
+
+def _info(arg: ort.NodeArg) -> TensorInfo:
+    shape = tuple(d if isinstance(d, int) else -1 for d in (arg.shape or []))
+    return TensorInfo(arg.name, shape, np.dtype(_TYPES.get(arg.type, np.float32)))
+
+
+class OnnxSession(Session):
+    runtime = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        if not Path(path).is_file():
+            raise UserError(f"model file not found: {path}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        try:
+            self._sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise UserError(f"onnxruntime cannot load {path}: {exc}") from exc
+        super().__init__(path, [_info(a) for a in self._sess.get_inputs()],
+                         [_info(a) for a in self._sess.get_outputs()])
+
+    def _invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        return list(self._sess.run(None, {t.name: f for t, f in zip(self.inputs, feeds, strict=True)}))

@@ -1,0 +1,138 @@
+"""One small runtime interface: float32 in, float32 out, in the model's own order and layout."""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from edge_gmp.verify.errors import NonFiniteOutput
+
+Runtime = Literal["onnxruntime", "litert", "tflm"]
+RUNTIMES: tuple[str, ...] = ("onnxruntime", "litert", "tflm")
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """An input or output. ``shape`` uses -1 for dynamic dims; ``scale``/``zero_point`` are set for
+    quantised tensors (``real = scale * (q - zero_point)``) and None otherwise."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float | None = None
+    zero_point: int | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale is not None
+
+    @property
+    def size(self) -> int:
+        """Elements per batch-1 sample (dynamic dims count as 1)."""
+        return int(np.prod([max(d, 1) for d in self.shape]))
+
+    @property
+    def fixed_batch(self) -> bool:
+        return bool(self.shape) and self.shape[0] != -1
+
+
+def quantize(x: np.ndarray, t: TensorInfo) -> np.ndarray:
+    """Float -> the tensor's dtype with its params (round half to even, saturate); float passes through."""
+    if t.scale is None:
+        return np.asarray(x).astype(t.dtype)
+    info = np.iinfo(t.dtype)
+    q = np.round(np.asarray(x, dtype=np.float64) / t.scale) + (t.zero_point or 0)
+    return np.clip(q, info.min, info.max).astype(t.dtype)
+
+
+def dequantize(q: np.ndarray, t: TensorInfo) -> np.ndarray:
+    if t.scale is None:
+        return np.asarray(q).astype(np.float32)
+    return ((np.asarray(q).astype(np.float32) - (t.zero_point or 0)) * np.float32(t.scale)).astype(np.float32)
+
+
+def check_finite(runtime: str, outputs: Sequence[np.ndarray], infos: Sequence[TensorInfo]) -> None:
+    for value, info in zip(outputs, infos, strict=True):
+        finite = np.isfinite(value)
+        if not finite.all():
+            raise NonFiniteOutput(runtime, info.name, int(finite.size - finite.sum()), int(finite.size))
+
+
+class Session(ABC):
+    """An opened model. ``run`` takes and returns float32 arrays, quantising/dequantising int8 itself."""
+
+    runtime: str
+
+    def __init__(self, path: str | os.PathLike, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]):
+        self.path = str(path)
+        self.inputs: tuple[TensorInfo, ...] = tuple(inputs)
+        self.outputs: tuple[TensorInfo, ...] = tuple(outputs)
+
+    @abstractmethod
+    def _invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        """Raw arrays in the tensors' dtypes and shapes -> raw outputs."""
+
+    def _shape_for(self, x: np.ndarray, t: TensorInfo) -> tuple[int, ...]:
+        if t.fixed_batch and -1 not in t.shape:
+            if x.size != t.size:
+                raise ValueError(f"{self.runtime}: input {t.name!r} needs {t.size} values {t.shape}, "
+                                 f"got {x.shape}; run one sample at a time (see evaluate.run_samples)")
+            return t.shape
+        return x.shape
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One inference. Non-finite outputs raise NonFiniteOutput."""
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"{self.runtime}: model takes {len(self.inputs)} input(s), got {len(inputs)}")
+        feeds = []
+        for x, t in zip(inputs, self.inputs, strict=True):
+            arr = np.asarray(x, dtype=np.float32)
+            feeds.append(quantize(arr.reshape(self._shape_for(arr, t)), t))
+        outs = [dequantize(o, t) for o, t in zip(self._invoke(feeds), self.outputs, strict=True)]
+        check_finite(self.runtime, outs, self.outputs)
+        return outs
+
+    def time_us(self, repeats: int = 100) -> float:
+        """Median µs of the runtime's own call on zero inputs (already quantised: no Python conversions or
+        checks). A host-CPU figure for comparing models, not a prediction of MCU latency."""
+        feeds = [np.zeros([max(d, 1) for d in t.shape], dtype=t.dtype) for t in self.inputs]
+        self._invoke(feeds)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self._invoke(feeds)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times) * 1e6)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_session(runtime: Runtime | str, path: str | os.PathLike, arena_bytes: int | None = None) -> Session:
+    """Open ``path`` in ``runtime``: "onnxruntime" (.onnx), "litert" or "tflm" (.tflite).
+
+    ``arena_bytes`` is TFLite Micro's tensor arena (default: 10x the file size, at least 1 MiB).
+    Raises UserError for unreadable files and Unsupported when the runtime cannot execute the model.
+    """
+    if runtime == "onnxruntime":
+        from edge_gmp.verify.rt_onnx import OnnxSession
+        return OnnxSession(path)
+    if runtime == "litert":
+        from edge_gmp.verify.rt_litert import LiteRTSession
+        return LiteRTSession(path)
+    if runtime == "tflm":
+        from edge_gmp.verify.rt_tflm import TFLMSession
+        return TFLMSession(path, arena_bytes=arena_bytes)
+    raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")

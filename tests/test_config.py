@@ -1,0 +1,72 @@
+import pytest
+
+from edge_gmp.config import (
+    RunConfig,
+    available_presets,
+    config_from_dict,
+    dump_toml,
+    load_config,
+    parse_assignment,
+)
+from edge_gmp.errors import ConfigError
+
+
+def test_default_preset_loads():
+    cfg = load_config()
+    assert cfg.name == "fastgrnn-har2" and cfg.model_name == "fastgrnn"
+    assert 0.8 <= cfg.prune.sparsity < 1 and cfg.data.source == "hapt"
+    assert {"fastgrnn-har2", "fastgrnn-har2-paper"} <= set(available_presets())
+
+
+def test_config_is_frozen():
+    cfg = load_config()
+    with pytest.raises(AttributeError):
+        cfg.prune.sparsity = 0.5
+
+
+def test_overrides_and_roundtrip(tmp_path):
+    cfg = load_config(overrides={"prune": {"sparsity": 0.9}, "model": {"hidden": 16}})
+    assert cfg.prune.sparsity == 0.9 and cfg.model.hidden == 16
+    path = tmp_path / "c.toml"
+    path.write_text(dump_toml(cfg))
+    again = load_config(path=path)
+    assert again == cfg and isinstance(again, RunConfig)
+
+
+def test_parse_assignment():
+    assert parse_assignment("prune.floor_percent=0.1") == {"prune": {"floor_percent": 0.1}}
+    assert parse_assignment("prune.schedule=oneshot") == {"prune": {"schedule": "oneshot"}}
+    assert parse_assignment("prune.exclude=['classifier.*']") == {"prune": {"exclude": ["classifier.*"]}}
+    with pytest.raises(ConfigError, match="section.key=value"):
+        parse_assignment("sparsity")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"prune": {"sparsity": 1.0}}, r"\[0, 1\)"),
+    ({"prune": {"sparsity": -0.5}}, r"\[0, 1\)"),
+    ({"prune": {"schedule": "weekly"}}, "gradual"),
+    ({"prune": {"sparsty": 0.5}}, "unknown option"),
+    ({"train": {"epochs": 0}}, "epochs"),
+    ({"model": {"name": "nope"}}, "unknown model"),
+    ({"data": {"source": "web"}}, "hapt"),
+    ({"bogus": {}}, "unknown section"),
+])
+def test_bad_values_are_clear_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_unknown_preset_and_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset"):
+        load_config("nope")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(path=tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[prune\nsparsity = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path=bad)
+
+
+def test_model_section_needs_name():
+    with pytest.raises(ConfigError, match="needs a name"):
+        config_from_dict({"model": {"hidden": 8}})

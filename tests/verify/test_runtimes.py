@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+
+from edge_gmp.errors import UserError
+from edge_gmp.verify import (
+    NonFiniteOutput,
+    Unsupported,
+    compare_outputs,
+    evaluate_classifier,
+    evaluate_streaming,
+    inspect_tflite,
+    open_session,
+    run_samples,
+)
+from edge_gmp.verify.rt_tflm import create_interpreter
+
+
+def _run_all(session, samples):
+    return run_samples(session, [samples])[0]
+
+
+def test_float_parity_all_three_runtimes(models):
+    outs = {}
+    for runtime, path in (("onnxruntime", models.onnx), ("litert", models.float32), ("tflm", models.float32)):
+        with open_session(runtime, path) as s:
+            assert [t.shape for t in s.inputs] == [(1, 128, 9)] and s.outputs[0].shape == (1, 2)
+            outs[runtime] = _run_all(s, models.samples)
+    for runtime in ("litert", "tflm"):
+        agree = compare_outputs(outs["onnxruntime"], outs[runtime])
+        # 1e-5 relative to the output magnitude: 1152-term float32 sums differ in summation order only
+        assert agree.top1 == 1.0 and agree.max_abs <= 1e-5 * max(1.0, agree.ref_max_abs), (runtime, agree)
+
+
+def test_int8_litert_reference_vs_tflm_within_one_lsb(models):
+    lite, micro = open_session("litert", models.int8), open_session("tflm", models.int8)
+    assert micro.inputs[0].dtype == np.int8 and micro.outputs[0].scale == lite.outputs[0].scale
+    a, b = _run_all(lite, models.samples), _run_all(micro, models.samples)
+    assert compare_outputs(a, b).max_abs <= 1.0001 * micro.outputs[0].scale
+    ref = _run_all(open_session("onnxruntime", models.onnx), models.samples)
+    assert compare_outputs(ref, b).top1 >= 0.9  # int8 still classifies like float
+
+
+def test_sparse_model_unsupported_in_tflm_but_runs_in_litert(models):
+    assert inspect_tflite(models.sparse).sparse_encoded
+    with pytest.raises(Unsupported) as err:
+        open_session("tflm", models.sparse)
+    assert err.value.runtime == "tflm" and "DENSIFY" in str(err.value)
+    with pytest.raises(Unsupported) as raw:  # TFLM's own words when asked to allocate it anyway
+        create_interpreter(models.sparse.read_bytes(), 1 << 20)
+    assert raw.value.op == "DENSIFY" and "Didn't find op" in raw.value.reason
+    out = _run_all(open_session("litert", models.sparse), models.samples[:4])
+    assert out.shape == (4, 2) and np.isfinite(out).all()
+
+
+def test_missing_op_is_unsupported_with_op_name(models):
+    with pytest.raises(Unsupported) as err:
+        open_session("tflm", models.topk)
+    assert err.value.op == "TOPK_V2" and "TOPK_V2" in str(err.value)
+    assert open_session("litert", models.topk).run([np.arange(8, dtype=np.float32)])[0].tolist() == [[7, 6]]
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tflm"])
+def test_non_finite_output_is_a_failure(models, runtime):
+    with pytest.raises(NonFiniteOutput, match="non-finite"):
+        open_session(runtime, models.nan).run([np.ones((1, 4), np.float32)])
+
+
+def test_batch_is_the_models_fixed_shape(models):
+    s = open_session("tflm", models.float32)
+    with pytest.raises(ValueError, match="one sample at a time"):
+        s.run([models.samples[:2]])
+
+
+def test_evaluate_classifier_and_layout(models):
+    s = open_session("tflm", models.float32)
+    ref = _run_all(open_session("onnxruntime", models.onnx), models.samples)
+    y = ref.argmax(1)
+    acc, logits = evaluate_classifier(s, models.samples, y)
+    assert acc == 1.0 and logits.shape == (24, 2)
+    acc_t, _ = evaluate_classifier(s, models.samples.transpose(0, 2, 1), y)  # (N, 9, 128) data
+    assert acc_t == 1.0
+    with pytest.raises(UserError, match="expects samples"):
+        evaluate_classifier(s, models.samples[:, :64], y)
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tflm"])
+def test_evaluate_streaming_matches_numpy(models, runtime):
+    from edge_gmp.verify import streaming_indices
+    windows = models.samples[:6, :32]
+    ref = models.stream_reference(windows)
+    s = open_session(runtime, models.stream)
+    idx = streaming_indices(s)
+    assert idx is not None and s.inputs[idx["h_index"]].size == 16
+    assert s.outputs[idx["logits_index"]].size == 2
+    acc, logits = evaluate_streaming(s, windows, ref.argmax(1), **idx)
+    assert acc == 1.0 and np.abs(logits - ref).max() < 1e-4
+
+
+def test_bad_files_are_user_errors(models, tmp_path):
+    trunc = tmp_path / "trunc.tflite"
+    trunc.write_bytes(models.int8.read_bytes()[:2000])
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(np.random.default_rng(0).bytes(4000))
+    for path, msg in ((trunc, "truncated or corrupt"), (junk, "not a TFLite flatbuffer"),
+                      (tmp_path / "missing.tflite", "not found")):
+        for runtime in ("litert", "tflm"):
+            with pytest.raises(UserError, match=msg):
+                open_session(runtime, path)
