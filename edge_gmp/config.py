@@ -81,6 +81,25 @@ class PruneConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """Export, verification and the device budget check that follow training."""
+
+    enabled: bool = True
+    device: str = "nano33ble"
+    min_accuracy: float | None = None  # accuracy budget for the device artifact (int8, TFLite Micro)
+    calibration_samples: int = 500  # real (x_t, h) pairs drawn from training windows
+    sequence_tflite: bool = False  # also convert the unrolled 128-step graph for LiteRT (minutes)
+    devices_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_accuracy is not None and not 0.0 <= self.min_accuracy <= 1.0:
+            raise ConfigError(f"export.min_accuracy must be a fraction in [0, 1], got {self.min_accuracy}")
+        if self.calibration_samples < 200:
+            raise ConfigError(f"export.calibration_samples must be >= 200 real samples, "
+                              f"got {self.calibration_samples}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str
     model_name: str
@@ -88,6 +107,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
     def to_dict(self) -> dict[str, Any]:
         def clean(obj: Any) -> dict[str, Any]:
@@ -100,10 +120,11 @@ class RunConfig:
             "data": clean(self.data),
             "train": clean(self.train),
             "prune": clean(self.prune),
+            "export": clean(self.export),
         }
 
 
-_SECTIONS = {"data": DataConfig, "train": TrainConfig, "prune": PruneConfig}
+_SECTIONS = {"data": DataConfig, "train": TrainConfig, "prune": PruneConfig, "export": ExportConfig}
 
 
 def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:

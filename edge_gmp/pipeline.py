@@ -1,4 +1,5 @@
-"""``python -m edge_gmp.pipeline``: data -> train -> Global MP -> fine-tune -> test, into a run directory."""
+"""``python -m edge_gmp.pipeline``: data -> train -> Global MP -> fine-tune -> test -> export -> verify ->
+budget, into a self-describing run directory."""
 
 from __future__ import annotations
 
@@ -12,12 +13,22 @@ from typing import Any
 import torch
 
 from edge_gmp import data as data_stage
-from edge_gmp.atomic import write_text_atomic
+from edge_gmp.atomic import atomic_path, write_text_atomic
 from edge_gmp.config import RunConfig, available_presets, dump_toml, load_config, merge, parse_assignment
-from edge_gmp.errors import UserError
+from edge_gmp.deployment import deploy
+from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.models import create_model
-from edge_gmp.prune import format_report, layer_report, overall_sparsity
+from edge_gmp.prune import (
+    MinimumThreshold,
+    check_feasible,
+    format_report,
+    layer_report,
+    overall_sparsity,
+    prunable_parameters,
+)
+from edge_gmp.report.summary import model_card, summary_text
 from edge_gmp.train import evaluate, train
+from edge_gmp.verify import find_device
 
 _SHORTCUTS = {  # CLI flag -> (section, option, type)
     "sparsity": ("prune", "sparsity", float),
@@ -31,6 +42,8 @@ _SHORTCUTS = {  # CLI flag -> (section, option, type)
     "hidden": ("model", "hidden", int),
     "source": ("data", "source", str),
     "data_path": ("data", "path", str),
+    "device": ("export", "device", str),
+    "min_accuracy": ("export", "min_accuracy", float),
 }
 
 
@@ -38,22 +51,49 @@ def _tensors(x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
 
 
+class PipelineFailed(Exception):
+    """The run finished and wrote its directory, but a verification or budget check failed."""
+
+    def __init__(self, failures: list[str], out_dir: Path) -> None:
+        self.failures, self.out_dir = failures, out_dir
+        super().__init__("; ".join(failures))
+
+
+def preflight(config: RunConfig) -> None:
+    """Everything that can be checked before a file is written: model, floors, device."""
+    model = create_model(config.model_name, config.model)
+    params = prunable_parameters(model, config.prune.include, config.prune.exclude)
+    if not params:
+        raise ConfigError(f"prune.include/exclude select no weights of {config.model_name}; "
+                          f"prunable candidates: {[n for n, p in model.named_parameters() if p.ndim >= 2]}")
+    floor = MinimumThreshold(config.prune.floor_percent, config.prune.floor_count)
+    check_feasible({n: p.numel() for n, p in params.items()}, config.prune.sparsity, floor)
+    if config.export.enabled:
+        find_device(config.export.device, config.export.devices_file)
+
+
 def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run the whole pipeline for ``config`` and write ``out_dir``; returns the metrics."""
+    """Run the whole pipeline for ``config`` into ``out_dir`` and return the metrics.
+
+    Raises UserError (before anything is written) for bad input, PipelineFailed (after writing the run
+    directory) when a verification or budget check fails."""
     started = time.perf_counter()
+    log = print if progress else (lambda *_: None)
+    preflight(config)
+    har = data_stage.load_har2(source=config.data.source, path=config.data.path, download=config.data.download)
+    train_split, val_split = data_stage.split_by_subject(har, val_subjects=config.data.val_subjects,
+                                                         seed=config.train.seed)
+    if resume and not (out_dir / "checkpoint.pt").is_file():
+        raise UserError(f"--resume: no checkpoint in {out_dir}; start a new run without --resume")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "config.toml", dump_toml(config))
     torch.manual_seed(config.train.seed)
 
-    har = data_stage.load_har2(source=config.data.source, path=config.data.path, download=config.data.download)
-    train_split, val_split = data_stage.split_by_subject(har, val_subjects=config.data.val_subjects,
-                                                         seed=config.train.seed)
     normalizer = data_stage.fit_normalizer(train_split.x)
     x_train, y_train = _tensors(normalizer.apply(train_split.x), train_split.y)
     x_val, y_val = _tensors(normalizer.apply(val_split.x), val_split.y)
     x_test, y_test = _tensors(normalizer.apply(har.x_test), har.y_test)
-    if progress:
-        print(f"HAR-2 ({har.source}): {len(x_train)} train / {len(x_val)} val / {len(x_test)} test windows")
+    log(f"HAR-2 ({har.source}): {len(x_train)} train / {len(x_val)} val / {len(x_test)} test windows")
 
     model = create_model(config.model_name, config.model)
     result = train(model, (x_train, y_train), (x_val, y_val), config.train, config.prune, out_dir,
@@ -67,7 +107,7 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
     layers = layer_report(result.masks, weights, config.prune.sparsity)
     n_params = sum(p.numel() for p in result.model.parameters())
     n_zero = sum(int((w == 0).sum()) for w in weights.values())
-    metrics = {
+    metrics: dict[str, Any] = {
         "preset": config.name,
         "model": config.model_name,
         "dataset": config.data.dataset,
@@ -85,25 +125,45 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
         "nonzero_parameters": n_params - n_zero,
         "normalization": normalizer.to_dict(),
         "history": result.history,
-        "wall_seconds": time.perf_counter() - started,
     }
-    torch.save({"model_name": config.model_name, "model_config": config.to_dict()["model"],
-                "state_dict": result.model.state_dict(), "masks": result.masks,
-                "normalization": normalizer.to_dict()}, out_dir / "model.pt.tmp")
-    (out_dir / "model.pt.tmp").replace(out_dir / "model.pt")
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    if progress:
-        print(format_report(layers))
-        print(f"dense test accuracy {dense_accuracy:.4f}; pruned ({metrics['sparsity']:.2%} sparse) "
-              f"{pruned_accuracy:.4f}; {metrics['wall_seconds']:.0f}s -> {out_dir}")
+    state = {"model_name": config.model_name, "model_config": config.to_dict()["model"],
+             "state_dict": result.model.state_dict(), "masks": result.masks,
+             "normalization": normalizer.to_dict()}
+    with atomic_path(out_dir / "model.pt", suffix=".pt") as tmp:
+        torch.save(state, tmp)
+    log(format_report(layers))
+    log(f"PyTorch test accuracy: dense {dense_accuracy:.4f}, pruned ({metrics['sparsity']:.2%} sparse) "
+        f"{pruned_accuracy:.4f}")
+
+    failures: list[str] = []
+    if config.export.enabled:
+        result.model.eval()
+        with torch.no_grad():
+            reference = result.model(x_test).numpy()
+        deployed = deploy(result.model, config.name, config.export, out_dir, x_train.numpy(), x_test.numpy(),
+                          y_test.numpy(), reference, pruned_accuracy, normalizer.to_dict(), metrics,
+                          seed=config.train.seed, log=log)
+        metrics.update(deployed.metrics)
+        failures = deployed.failures
+    metrics["wall_seconds"] = time.perf_counter() - started
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
+    write_text_atomic(out_dir / "MODEL_CARD.md",
+                      model_card(metrics, config.to_dict(), f"python -m edge_gmp.pipeline --preset {config.name}"))
+    log("\n" + summary_text(metrics))
+    log(f"\n{metrics['wall_seconds']:.0f} s -> {out_dir}")
+    if failures:
+        raise PipelineFailed(failures, out_dir)
     return metrics
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m edge_gmp.pipeline",
-        description="Train, prune with Global Magnitude Pruning (with Minimum-Threshold floors) and evaluate. "
-                    "With no arguments: preset fastgrnn-har2 (FastGRNN on HAR-2, offline data).",
+        description="Train, prune with Global Magnitude Pruning (Minimum-Threshold floors), fine-tune, "
+                    "evaluate, export ONNX/TFLite (float32, int8, sparse), verify every artifact in "
+                    "onnxruntime, LiteRT and TFLite Micro, and check the device budget. With no arguments: "
+                    "preset fastgrnn-har2 (FastGRNN on HAR-2, offline data, Arduino Nano 33 BLE Sense). "
+                    "Exit status: 0 ok, 1 a verification or budget check failed, 2 bad input.",
     )
     parser.add_argument("--preset", help=f"named preset; one of: {', '.join(available_presets())}")
     parser.add_argument("--config", help="a TOML config file (merged over --preset when both are given)")
@@ -112,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set prune.floor_percent=0.1 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--no-export", action="store_true",
+                        help="stop after the PyTorch test evaluation (same as --set export.enabled=false)")
     for flag, (section, option, kind) in _SHORTCUTS.items():
         parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind,
                             help=f"shortcut for --set {section}.{option}=...")
@@ -127,12 +189,19 @@ def main(argv: list[str] | None = None) -> int:
         for flag, (section, option, _) in _SHORTCUTS.items():
             if getattr(args, flag) is not None:
                 overrides = merge(overrides, {section: {option: getattr(args, flag)}})
+        if args.no_export:
+            overrides = merge(overrides, {"export": {"enabled": False}})
         config = load_config(args.preset, args.config, overrides)
         out_dir = Path(args.out) if args.out else Path("runs") / config.name
         run(config, out_dir, resume=args.resume, progress=not args.quiet)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except PipelineFailed as exc:
+        print(f"FAILED ({exc.out_dir}):", file=sys.stderr)
+        for failure in exc.failures:
+            print(f"  - {failure}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,6 +17,7 @@ from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.onnx2tf_runner import fixed_batch_shapes, onnx_input_shapes, run_onnx2tf
 from edge_gmp.export.tflite_check import layout_perm
 from edge_gmp.export.tflite_validate import describe_artifacts
+from edge_gmp.native import capture_native_output
 
 MIN_CALIBRATION_SAMPLES = 200
 
@@ -137,7 +138,12 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
                                                                                         strict=True)]
 
         for kind in kinds:
-            data = _convert(loaded, func, kind, rep if calibration is not None else None)
+            try:
+                with capture_native_output() as log:  # the converter's C++ logging, dozens of lines per call
+                    data = _convert(loaded, func, kind, rep if calibration is not None else None)
+            except Exception as exc:
+                raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
+                                f"{log.text[-2000:]}") from exc
             paths[kind] = write_bytes_atomic(out / f"{stem}_{kind}.tflite", data)
     return describe_artifacts(onnx_path, paths, shapes, kept, calibration, class_output, max_check_samples)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_gmp.errors import UserError
+from edge_gmp.native import capture_native_output
 from edge_gmp.verify.errors import ArenaTooSmall, Unsupported
-from edge_gmp.verify.native import capture_native_output
 from edge_gmp.verify.rt_tflm import create_interpreter, default_arena, invoke, sparse_unsupported
 from edge_gmp.verify.tflite_file import TFLiteInfo, inspect_tflite
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime as tflm
 
+from edge_gmp.native import capture_native_output
 from edge_gmp.verify.errors import ArenaTooSmall, Unsupported
-from edge_gmp.verify.native import capture_native_output
 from edge_gmp.verify.session import Session, TensorInfo
 from edge_gmp.verify.tflite_file import TFLiteInfo, inspect_tflite
 

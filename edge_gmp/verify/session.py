@@ -7,6 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -32,7 +33,7 @@ class TensorInfo:
     def quantized(self) -> bool:
         return self.scale is not None
 
-    @property
+    @cached_property
     def size(self) -> int:
         """Elements per batch-1 sample (dynamic dims count as 1)."""
         return int(np.prod([max(d, 1) for d in self.shape]))

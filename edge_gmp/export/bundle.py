@@ -1,0 +1,98 @@
+"""The export stage of a run: ONNX graphs, TFLite variants and the device deliverable."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from edge_gmp.atomic import write_bytes_atomic, write_text_atomic
+from edge_gmp.errors import UserError
+from edge_gmp.export.artifacts import TFLiteArtifact
+from edge_gmp.export.c_array import check_symbol, write_c_array
+from edge_gmp.export.fastgrnn import export_fastgrnn, step_calibration
+from edge_gmp.export.tflite import convert_onnx_to_tflite
+
+
+@dataclass
+class ExportBundle:
+    """What the export stage wrote: ONNX graphs by role and every TFLite artifact."""
+
+    onnx: dict[str, Path]
+    tflite: list[TFLiteArtifact] = field(default_factory=list)
+
+    def artifact(self, stem_kind: str) -> TFLiteArtifact:
+        """By ``<graph>_<kind>``, e.g. ``step_int8``."""
+        for a in self.tflite:
+            if Path(a.path).stem.endswith(stem_kind):
+                return a
+        raise KeyError(f"no TFLite artifact {stem_kind!r}; have {[Path(a.path).stem for a in self.tflite]}")
+
+
+def export_fastgrnn_bundle(model: nn.Module, out_dir: str | os.PathLike, train_windows: np.ndarray,
+                           calibration_samples: int = 500, sequence_tflite: bool = False,
+                           seed: int = 0) -> ExportBundle:
+    """ONNX sequence + step graphs, the step graph as float32/int8(/sparse) TFLite (int8 calibrated on
+    ``calibration_samples`` real (x_t, h) pairs from ``train_windows``) and, when asked, the sequence
+    graph as float32 TFLite for LiteRT (slow to convert: one op per time step)."""
+    out = Path(out_dir)
+    onnx_paths = export_fastgrnn(model, out)
+    calibration = step_calibration(model, train_windows, samples=calibration_samples, seed=seed)
+    tflite = convert_onnx_to_tflite(onnx_paths["step"], out, calibration, keep_shape_inputs=["x_t", "h"],
+                                    class_output="logits", stem="fastgrnn_step")
+    if sequence_tflite:
+        seq = convert_onnx_to_tflite(onnx_paths["sequence"], out, None, keep_shape_inputs=["x"],
+                                     class_output="logits", stem="fastgrnn_sequence")
+        tflite += [a for a in seq if a.kind == "float32"]
+        for a in seq:
+            if a.kind != "float32":
+                Path(a.path).unlink(missing_ok=True)
+    return ExportBundle(onnx=onnx_paths, tflite=tflite)
+
+
+def write_deliverable(artifact: TFLiteArtifact, dest_dir: str | os.PathLike, symbol: str,
+                      manifest: dict[str, Any]) -> dict[str, Path]:
+    """The firmware drop-in: ``<symbol>.tflite``, ``<symbol>.cc``/``.h`` (16-byte aligned array and its
+    length) and ``manifest.json``. Each file is written atomically; returns the paths by role."""
+    check_symbol(symbol)
+    if not artifact.valid:
+        raise UserError(f"{artifact.path} is not a valid artifact and cannot be shipped: {artifact.note}")
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    tflite = write_bytes_atomic(dest / f"{symbol}.tflite", Path(artifact.path).read_bytes())
+    cc, header = write_c_array(tflite, dest, symbol)
+    files = {"tflite": tflite.name, "c_source": cc.name, "c_header": header.name}
+    path = write_text_atomic(dest / "manifest.json",
+                             json.dumps({**manifest, "files": files}, indent=2, default=_json) + "\n")
+    return {"tflite": tflite, "c_source": cc, "c_header": header, "manifest": path}
+
+
+def copy_tree_atomic(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Replace ``dest`` by a copy of ``src`` (copied beside it first, then renamed into place)."""
+    src, dest = Path(src), Path(dest)
+    if not src.is_dir():
+        raise UserError(f"{src} is not a directory")
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    old = dest.with_name(f".{dest.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest
+
+
+def _json(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -1,0 +1,104 @@
+"""The run's closing summary (terminal and Markdown) and the released model's card, from metrics.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_gmp.report.tables import markdown_table, text_table
+
+HEADERS = ("artifact", "runtime", "status", "accuracy", "top-1 vs float", "bytes", "gzip", "non-zero",
+           "info limit", "arena")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+def artifact_rows(metrics: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """One row per artifact x runtime, plus the PyTorch float model first."""
+    rows: list[tuple[Any, ...]] = [
+        ("pytorch (dense)", "torch", "ok", _pct(metrics["dense_test_accuracy"]), "-", "-", "-",
+         metrics["parameters"], "-", "-"),
+        (f"pytorch ({metrics['sparsity']:.1%} sparse)", "torch", "ok", _pct(metrics["pruned_test_accuracy"]),
+         "-", "-", "-", metrics["nonzero_parameters"], "-", "-"),
+    ]
+    for art in metrics.get("artifacts", []):
+        label = art["name"] + ("" if art["valid"] else " (invalid, not shipped)")
+        for r in art["runtimes"]:
+            status = r["status"] if r["status"] != "unsupported" else "unsupported: " + _short(r["note"])
+            rows.append((label, r["runtime"], status, _pct(r["accuracy"]), _pct(r.get("top1_agreement")),
+                         art["bytes"], art.get("gzip_bytes"), art.get("nonzero_weights"),
+                         art.get("info_limit_bytes"), art["arena_bytes"]))
+    return rows
+
+
+def _short(text: str, limit: int = 48) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def summary_text(metrics: dict[str, Any]) -> str:
+    parts = [text_table(HEADERS, artifact_rows(metrics))]
+    budget = metrics.get("budget")
+    if budget:
+        dev = budget["device"]
+        parts.append(f"\nbudget on {dev['name']} ({dev['id']}) for {budget['artifact']}: "
+                     + ("OK" if budget["ok"] else "FAILED"))
+        parts.append(text_table(("budget", "needed", "available", "margin", "ok"),
+                                [(r["budget"], r["needed"], r["available"], r["margin"],
+                                  "yes" if r["ok"] else "NO") for r in budget["rows"]]))
+    if metrics.get("notes"):
+        parts.append("\n" + "\n".join(f"note: {n}" for n in metrics["notes"]))
+    return "\n".join(parts)
+
+
+def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) -> str:
+    """Markdown model card: data, recipe, sparsity, accuracy per runtime, sizes, arena, reproduction."""
+    prune, train = config["prune"], config["train"]
+    model = {k: v for k, v in config["model"].items() if k != "name"}
+    windows = metrics["windows"]
+    layers = markdown_table(("layer", "size", "kept", "sparsity"),
+                            [(r["name"], r["size"], r["kept"], f"{r['sparsity']:.2%}") for r in metrics["layers"]])
+    lines = [
+        f"# {metrics['model']} on HAR-2 — {metrics['sparsity']:.1%} sparse (Global Magnitude Pruning)",
+        "",
+        "## Data",
+        f"HAR-2 (binary UCI HAR: Sitting/Laying/Walking_Upstairs vs Standing/Walking/Walking_Downstairs), "
+        f"source `{metrics['data_source']}`, 128 steps × 9 channels; {windows['train']:,} train / "
+        f"{windows['val']:,} validation (held out by subject) / {windows['test']:,} test windows "
+        "(official test subjects). Inputs are normalised per channel with the training statistics in "
+        "`metrics.json` (`normalization`) and in the device manifest.",
+        "",
+        "## Recipe",
+        f"- model: `{metrics['model']}` {model}",
+        f"- dense training: {train['epochs']} epochs, Adam lr {train['lr']} (cosine), batch {train['batch_size']}, "
+        f"seed {train['seed']}",
+        f"- pruning: global magnitude, {prune['schedule']} to {prune['sparsity']:.0%} over "
+        f"{prune['prune_epochs']} epochs, then {prune['finetune_epochs']} fine-tuning epochs (lr {prune['lr']}), "
+        f"Minimum-Threshold floor {prune.get('floor_count') or str(prune['floor_percent']) + ' %'} per layer",
+        f"- selected epoch {metrics['best_epoch']} (best validation accuracy at the final sparsity; the test "
+        "set was not used for selection)",
+        "",
+        "## Sparsity",
+        f"{metrics['nonzero_parameters']:,} non-zero of {metrics['parameters']:,} parameters; "
+        f"{metrics['sparsity']:.2%} of the {metrics['prunable_parameters']:,} prunable weights are zero.",
+        "",
+        layers,
+        "",
+        "## Accuracy, sizes and memory (full test set)",
+        markdown_table(HEADERS, artifact_rows(metrics)),
+        "",
+        "`bytes` is the flatbuffer/ONNX file, `gzip` its gzip -9 size, `info limit` the bytes needed at "
+        "best for the non-zero values and their positions. `arena` is the smallest TFLite Micro tensor arena "
+        "that allocates and runs the model, measured on a 64-bit host (a 32-bit MCU needs somewhat less). "
+        "Sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel): the device artifact is "
+        "the dense int8 file.",
+    ]
+    budget = metrics.get("budget")
+    if budget:
+        lines += ["", f"## Budget: {budget['device']['name']}",
+                  markdown_table(("budget", "needed", "available", "margin", "ok"),
+                                 [(r["budget"], r["needed"], r["available"], r["margin"],
+                                   "yes" if r["ok"] else "NO") for r in budget["rows"]])]
+    lines += ["", "## Reproduce", "```", command, "```", ""]
+    return "\n".join(lines)

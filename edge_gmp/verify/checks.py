@@ -1,0 +1,122 @@
+"""Verify a set of exported artifacts against the float model: accuracy per runtime, agreement, arena.
+
+Tolerances (a failure is reported, not raised, so every artifact is still measured):
+- ONNX: identical top-1 and max |Δlogit| <= 1e-4 against the PyTorch logits;
+- float TFLite: top-1 agreement >= 99 % and max |Δlogit| <= 1e-3 * max(1, |logit|);
+- int8 TFLite: accuracy within 1 point of the float model, TFLM agreeing with LiteRT on >= 99 % top-1;
+- an artifact the exporter already marked invalid (e.g. a sparse encoding that changed outputs) is
+  measured and labelled, never shipped, and not counted as a failure here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_gmp.errors import UserError
+from edge_gmp.verify.agreement import compare_outputs
+from edge_gmp.verify.arena import HOST_NOTE, measure_arena
+from edge_gmp.verify.matrix import RuntimeResult, run_artifact, runtimes_for
+
+ONNX_MAX_ABS = 1e-4
+FLOAT_REL_MAX_ABS = 1e-3
+MIN_TOP1 = 0.99
+INT8_MAX_DROP = 0.01
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One artifact to verify. ``precision`` is "float32" or "int8"; ``valid=False`` marks a file the
+    exporter refused to ship (``note`` says why)."""
+
+    name: str
+    path: str
+    precision: str
+    sparse: bool = False
+    valid: bool = True
+    note: str = ""
+
+
+@dataclass
+class ArtifactCheck:
+    candidate: Candidate
+    runtimes: list[RuntimeResult]
+    arena_bytes: int | None
+    arena_note: str
+    problems: list[str] = field(default_factory=list)
+
+    def result(self, runtime: str) -> RuntimeResult | None:
+        return next((r for r in self.runtimes if r.runtime == runtime), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.candidate
+        return {"name": c.name, "path": c.path, "precision": c.precision, "sparse": c.sparse,
+                "valid": c.valid, "note": c.note, "bytes": Path(c.path).stat().st_size,
+                "arena_bytes": self.arena_bytes, "arena_note": self.arena_note,
+                "runtimes": [r.to_dict() for r in self.runtimes], "problems": self.problems}
+
+
+def _arena(path: str) -> tuple[int | None, str]:
+    if Path(path).suffix != ".tflite":
+        return None, "not a TFLite Micro artifact"
+    try:
+        return measure_arena(path), HOST_NOTE
+    except UserError as exc:  # Unsupported included: sparse encoding, an op TFLM lacks
+        return None, f"TFLite Micro cannot allocate it: {exc}"
+
+
+def _problems(c: Candidate, runs: list[RuntimeResult], reference: np.ndarray,
+              float_accuracy: float) -> list[str]:
+    out = []
+    for r in runs:
+        if r.status == "failed":
+            out.append(f"{c.name} in {r.runtime}: {r.note}")
+            continue
+        if r.status != "ok":
+            continue
+        agreement = r.compare(reference)
+        if c.precision == "int8":
+            if r.accuracy < float_accuracy - INT8_MAX_DROP:
+                out.append(f"{c.name} in {r.runtime}: int8 accuracy {r.accuracy:.4f} is more than "
+                           f"{INT8_MAX_DROP:.0%} below the float model's {float_accuracy:.4f}")
+            continue
+        if Path(c.path).suffix == ".onnx":
+            out += [f"{c.name} in {r.runtime} vs PyTorch: {p}"
+                    for p in agreement.problems(ONNX_MAX_ABS, min_top1=1.0)]
+        else:
+            tol = FLOAT_REL_MAX_ABS * max(1.0, agreement.ref_max_abs)
+            out += [f"{c.name} in {r.runtime} vs PyTorch: {p}" for p in agreement.problems(tol, MIN_TOP1)]
+    litert, tflm = (next((r for r in runs if r.runtime == k and r.status == "ok"), None)
+                    for k in ("litert", "tflm"))
+    if litert is not None and tflm is not None:
+        between = compare_outputs(litert.logits, tflm.logits)
+        out += [f"{c.name}: TFLite Micro vs LiteRT: {p}" for p in between.problems(min_top1=MIN_TOP1)]
+    return out
+
+
+def check_artifacts(candidates: Sequence[Candidate], windows: np.ndarray, labels: np.ndarray,
+                    reference_logits: np.ndarray, float_accuracy: float,
+                    ) -> list[ArtifactCheck]:
+    """Run every candidate in every runtime that takes its format, on all of ``windows``."""
+    checks = []
+    for c in candidates:
+        if not os.path.isfile(c.path):
+            raise UserError(f"artifact {c.path} does not exist")
+        arena, arena_note = _arena(c.path)
+        runs = [run_artifact(c.path, runtime, windows, labels, arena_bytes=arena if runtime == "tflm" else None)
+                for runtime in runtimes_for(c.path)]
+        problems = _problems(c, runs, reference_logits, float_accuracy)
+        if not c.valid:  # measured and labelled, never shipped: not a failure of the run
+            problems = []
+        checks.append(ArtifactCheck(c, runs, arena, arena_note, problems))
+    return checks
+
+
+def fmt_accuracy(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.2%}"
