@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,23 +70,6 @@ def write_deliverable(artifact: TFLiteArtifact, dest_dir: str | os.PathLike, sym
     path = write_text_atomic(dest / "manifest.json",
                              json.dumps({**manifest, "files": files}, indent=2, default=_json) + "\n")
     return {"tflite": tflite, "c_source": cc, "c_header": header, "manifest": path}
-
-
-def copy_tree_atomic(src: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Replace ``dest`` by a copy of ``src`` (copied beside it first, then renamed into place)."""
-    src, dest = Path(src), Path(dest)
-    if not src.is_dir():
-        raise UserError(f"{src} is not a directory")
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp)
-    old = dest.with_name(f".{dest.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        dest.rename(old)
-    tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
-    return dest
 
 
 def _json(obj: Any) -> Any:

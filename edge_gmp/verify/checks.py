@@ -10,7 +10,6 @@ Tolerances (a failure is reported, not raised, so every artifact is still measur
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,7 +115,3 @@ def check_artifacts(candidates: Sequence[Candidate], windows: np.ndarray, labels
             problems = []
         checks.append(ArtifactCheck(c, runs, arena, arena_note, problems))
     return checks
-
-
-def fmt_accuracy(value: float | None) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.2%}"
