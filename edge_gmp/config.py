@@ -12,22 +12,48 @@ from typing import Any
 from edge_gmp.errors import ConfigError
 from edge_gmp.models import model_config
 
+SOURCES = {"har2": ("hapt", "uci"), "cifar10": ("folder", "official")}
+DOWNLOADABLE = {"har2": "uci", "cifar10": "official"}  # the official archives, fetched checksum-verified
+
 
 @dataclass(frozen=True)
 class DataConfig:
+    """``source``: HAR-2 "hapt" (offline, default) or "uci"; CIFAR-10 "folder" (an image folder or its .tar.gz,
+    default) or "official" (cifar-10-python.tar.gz). ``download`` fetches the official archive and implies
+    that source. ``val_subjects`` (HAR-2) / ``val_images`` (CIFAR-10) are held out of the training set for
+    model selection."""
+
     dataset: str = "har2"
-    source: str = "hapt"
+    source: str | None = None
     path: str | None = None
     download: bool = False
     val_subjects: int = 4
+    val_images: int = 5000
+    train_limit: int | None = None  # a seeded random subset of the training pool (smoke tests, quick looks)
+    test_limit: int | None = None  # a seeded random test subset (reports count it); real runs use all
 
     def __post_init__(self) -> None:
-        if self.dataset != "har2":
-            raise ConfigError(f"unknown dataset {self.dataset!r}; available: har2")
-        if self.source not in ("hapt", "uci"):
-            raise ConfigError(f"unknown HAR-2 source {self.source!r}; use 'hapt' (offline) or 'uci'")
+        if self.dataset not in SOURCES:
+            raise ConfigError(f"unknown dataset {self.dataset!r}; available: {', '.join(SOURCES)}")
+        if self.download:
+            object.__setattr__(self, "source", DOWNLOADABLE[self.dataset])
+        if self.source is None:
+            object.__setattr__(self, "source", SOURCES[self.dataset][0])
+        if self.source not in SOURCES[self.dataset]:
+            raise ConfigError(f"unknown {self.dataset} source {self.source!r}; use one of "
+                              f"{', '.join(SOURCES[self.dataset])}")
         if not 1 <= self.val_subjects <= 10:
             raise ConfigError(f"val_subjects must be in [1, 10], got {self.val_subjects}")
+        if self.dataset == "cifar10" and self.path is None and not self.download:
+            raise ConfigError("CIFAR-10 needs its data: --data-path DIR_OR_ARCHIVE (an image folder "
+                              "train/<class>/*.png|jpg and test/..., its .tar.gz, or cifar-10-python.tar.gz "
+                              "with --source official) or --download")
+        for name in ("train_limit", "test_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"data.{name} must be >= 1 (or unset for all samples), got {value}")
+        if not 0 < self.val_images < 50000:
+            raise ConfigError(f"val_images must be in [1, 49999], got {self.val_images}")
 
 
 @dataclass(frozen=True)
@@ -38,8 +64,17 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     seed: int = 0
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum, Nesterov off)
+    momentum: float = 0.9
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"train.momentum must be in [0, 1), got {self.momentum}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.epochs < 1:
             raise ConfigError(f"train.epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:

@@ -7,6 +7,7 @@ go into the run's ``metrics.json``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from torch import nn
 
 from edge_gmp.config import ExportConfig
 from edge_gmp.export import gzip_size, information_limit_bits, tflite_weight_counts
-from edge_gmp.export.bundle import ExportBundle, export_fastgrnn_bundle, write_deliverable
+from edge_gmp.export.bundle import ExportBundle, export_bundle, write_deliverable
 from edge_gmp.verify import check_budget, find_device
 from edge_gmp.verify.checks import ArtifactCheck, Candidate, check_artifacts
 
@@ -39,7 +40,7 @@ def symbol_for(name: str) -> str:
 def _candidates(bundle: ExportBundle) -> list[Candidate]:
     out = [Candidate(f"onnx {role}", str(path), "float32") for role, path in bundle.onnx.items()]
     for a in bundle.tflite:
-        graph = "sequence" if "sequence" in Path(a.path).stem else "step"
+        graph = Path(a.path).stem.removesuffix(f"_{a.kind}").rsplit("_", 1)[-1]
         out.append(Candidate(f"tflite {graph} {a.kind}", a.path, "int8" if a.kind.startswith("int8") else "float32",
                              sparse=a.kind.endswith("_sparse"), valid=a.valid, note=a.note))
     return out
@@ -60,24 +61,25 @@ def _sizes(check: ArtifactCheck, prunable: int) -> dict[str, Any]:
     return out
 
 
-def deploy(model: nn.Module, name: str, export: ExportConfig, out_dir: Path, train_windows: np.ndarray,
-           test_windows: np.ndarray, test_labels: np.ndarray, reference_logits: np.ndarray,
+def deploy(model: nn.Module, name: str, export: ExportConfig, out_dir: Path, train_inputs: np.ndarray,
+           test_inputs: np.ndarray, test_labels: np.ndarray, reference_logits: np.ndarray,
            float_accuracy: float, normalization: dict[str, Any], sparsity: dict[str, Any],
-           seed: int = 0, log=print) -> Deployment:
+           classes: Sequence[str] = (), seed: int = 0, log=print) -> Deployment:
     """Export ``model`` into ``out_dir/artifacts``, verify everything on the full test set, check the
     device budget and write the deliverable to ``out_dir/export/<name>``."""
     device = find_device(export.device, export.devices_file)
     log(f"export: ONNX + TFLite (int8 calibrated on {export.calibration_samples} training samples)")
-    bundle = export_fastgrnn_bundle(model, out_dir / "artifacts", train_windows, export.calibration_samples,
-                                    export.sequence_tflite, seed=seed)
-    log(f"verify: {len(bundle.onnx) + len(bundle.tflite)} artifacts on {len(test_labels)} test windows")
-    checks = check_artifacts(_candidates(bundle), test_windows, test_labels, reference_logits, float_accuracy)
+    bundle = export_bundle(model, out_dir / "artifacts", train_inputs, export.calibration_samples,
+                           export.sequence_tflite, seed=seed)
+    log(f"verify: {len(bundle.onnx) + len(bundle.tflite)} artifacts on {len(test_labels)} test samples")
+    checks = check_artifacts(_candidates(bundle), test_inputs, test_labels, reference_logits, float_accuracy)
     artifacts = [{**c.to_dict(), **_sizes(c, sparsity["prunable_parameters"])} for c in checks]
     failures = [p for c in checks for p in c.problems]
     notes = [SPARSE_ON_TFLM] + [f"{c.candidate.name} is not shipped: {c.candidate.note}"
                                 for c in checks if not c.candidate.valid]
 
-    device_check = next(c for c in checks if c.candidate.name == "tflite step int8")
+    device_name = f"tflite {bundle.device_graph} int8"
+    device_check = next(c for c in checks if c.candidate.name == device_name)
     tflm = device_check.result("tflm")
     budget_dict = None
     if device_check.arena_bytes is None or tflm is None or tflm.status != "ok":
@@ -88,18 +90,17 @@ def deploy(model: nn.Module, name: str, export: ExportConfig, out_dir: Path, tra
         budget = check_budget(flash, device_check.arena_bytes, device, accuracy=tflm.accuracy,
                               min_accuracy=export.min_accuracy)
         failures += budget.failures()
-        budget_dict = {**budget.to_dict(), "artifact": "tflite step int8 (dense) on TFLite Micro"}
+        budget_dict = {**budget.to_dict(), "artifact": f"{device_name} (dense) on TFLite Micro"}
 
-    sparse_twin = next((a for a in artifacts if a["name"] == "tflite step int8_sparse"), None)
+    sparse_twin = next((a for a in artifacts if a["name"] == f"{device_name}_sparse"), None)
+    device_artifact = bundle.artifact(bundle.device_key)
     manifest = {
         "model": name,
-        "graph": "streaming FastGRNN step (x_t, h) -> (h_next, logits)",
-        "usage": ("normalise each sample with `normalization` ((x - mean) / std per channel), start with h = 0, "
-                  "feed the 128 samples of a window one step at a time, passing h_next back as h (requantise "
-                  "with h's input parameters); argmax(logits) after the last step is the class "
-                  "(0: sitting/laying/walking upstairs, 1: standing/walking/walking downstairs)"),
-        "tensors": {"inputs": [asdict(s) for s in bundle.artifact("step_int8").inputs],
-                    "outputs": [asdict(s) for s in bundle.artifact("step_int8").outputs]},
+        "graph": bundle.graph_description,
+        "usage": bundle.usage,
+        "classes": list(classes),
+        "tensors": {"inputs": [asdict(s) for s in device_artifact.inputs],
+                    "outputs": [asdict(s) for s in device_artifact.outputs]},
         "bytes": Path(device_check.candidate.path).stat().st_size,
         **{k: v for k, v in _sizes(device_check, sparsity["prunable_parameters"]).items()},
         "sparsity": sparsity["sparsity"],
@@ -107,14 +108,14 @@ def deploy(model: nn.Module, name: str, export: ExportConfig, out_dir: Path, tra
         "arena_note": device_check.arena_note,
         "float_test_accuracy": float_accuracy,
         "test_accuracy": {r.runtime: r.accuracy for r in device_check.runtimes},
-        "test_windows": int(len(test_labels)),
+        "test_samples": int(len(test_labels)),
         "sparse_variant": None if sparse_twin is None else {
             "bytes": sparse_twin["bytes"], "runs_on_tflm": False, "valid": sparse_twin["valid"],
             "note": SPARSE_ON_TFLM + ("" if sparse_twin["valid"] else f"; also invalid: {sparse_twin['note']}")},
         "normalization": normalization,
         "budget": budget_dict,
     }
-    deliverable = write_deliverable(bundle.artifact("step_int8"), out_dir / "export" / name, symbol_for(name),
+    deliverable = write_deliverable(device_artifact, out_dir / "export" / name, symbol_for(name),
                                     manifest)
     metrics = {"artifacts": artifacts, "budget": budget_dict, "notes": notes,
                "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -12,12 +13,13 @@ from typing import Any
 
 import torch
 
-from edge_gmp import data as data_stage
 from edge_gmp.atomic import atomic_path, write_text_atomic
 from edge_gmp.config import RunConfig, available_presets, dump_toml, load_config, merge, parse_assignment
+from edge_gmp.data.prepare import prepare_data
 from edge_gmp.deployment import deploy
 from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.models import create_model
+from edge_gmp.models.macs import macs_summary, model_macs
 from edge_gmp.prune import (
     MinimumThreshold,
     check_feasible,
@@ -27,7 +29,7 @@ from edge_gmp.prune import (
     prunable_parameters,
 )
 from edge_gmp.report.summary import model_card, summary_text
-from edge_gmp.train import evaluate, train
+from edge_gmp.train import distributed, evaluate, predict, train
 from edge_gmp.verify import find_device
 
 _SHORTCUTS = {  # CLI flag -> (section, option, type)
@@ -45,10 +47,6 @@ _SHORTCUTS = {  # CLI flag -> (section, option, type)
     "device": ("export", "device", str),
     "min_accuracy": ("export", "min_accuracy", float),
 }
-
-
-def _tensors(x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
 
 
 class PipelineFailed(Exception):
@@ -72,33 +70,35 @@ def preflight(config: RunConfig) -> None:
         find_device(config.export.device, config.export.devices_file)
 
 
-def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Run the whole pipeline for ``config`` into ``out_dir`` and return the metrics.
+def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool = True,
+        command: str | None = None) -> dict[str, Any]:
+    """Run the whole pipeline for ``config`` into ``out_dir`` and return the metrics. ``command`` is the
+    command line recorded in the model card (default: the preset's).
 
     Raises UserError (before anything is written) for bad input, PipelineFailed (after writing the run
     directory) when a verification or budget check fails."""
     started = time.perf_counter()
     log = print if progress else (lambda *_: None)
     preflight(config)
-    har = data_stage.load_har2(source=config.data.source, path=config.data.path, download=config.data.download)
-    train_split, val_split = data_stage.split_by_subject(har, val_subjects=config.data.val_subjects,
-                                                         seed=config.train.seed)
     if resume and not (out_dir / "checkpoint.pt").is_file():
         raise UserError(f"--resume: no checkpoint in {out_dir}; start a new run without --resume")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "config.toml", dump_toml(config))
+    ranks = distributed.current()
+    log = log if ranks.is_main else (lambda *_: None)
+    data = prepare_data(config.data, seed=config.train.seed)
+    if ranks.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out_dir / "config.toml", dump_toml(config))
     torch.manual_seed(config.train.seed)
-
-    normalizer = data_stage.fit_normalizer(train_split.x)
-    x_train, y_train = _tensors(normalizer.apply(train_split.x), train_split.y)
-    x_val, y_val = _tensors(normalizer.apply(val_split.x), val_split.y)
-    x_test, y_test = _tensors(normalizer.apply(har.x_test), har.y_test)
-    log(f"HAR-2 ({har.source}): {len(x_train)} train / {len(x_val)} val / {len(x_test)} test windows")
+    x_train, y_train, x_val, y_val, x_test, y_test = (data.x_train, data.y_train, data.x_val, data.y_val,
+                                                      data.x_test, data.y_test)
+    log(f"{data.dataset} ({data.source}): {len(x_train)} train / {len(x_val)} val / {len(x_test)} test samples")
 
     model = create_model(config.model_name, config.model)
     result = train(model, (x_train, y_train), (x_val, y_val), config.train, config.prune, out_dir,
-                   resume=resume, progress=progress)
+                   resume=resume, progress=progress, augment=data.augment)
 
+    if not ranks.is_main:  # rank 0 evaluates, exports and writes; the others are done
+        return {}
     dense = create_model(config.model_name, config.model)
     dense.load_state_dict(result.dense_state)
     dense_accuracy, _ = evaluate(dense, x_test, y_test)
@@ -111,8 +111,9 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
         "preset": config.name,
         "model": config.model_name,
         "dataset": config.data.dataset,
-        "data_source": har.source,
-        "windows": {"train": len(x_train), "val": len(x_val), "test": len(x_test)},
+        "data_source": data.source,
+        "samples": data.counts,
+        "classes": list(data.classes),
         "dense_test_accuracy": dense_accuracy,
         "pruned_test_accuracy": pruned_accuracy,
         "best_epoch": result.best_epoch,
@@ -123,12 +124,14 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
         "parameters": n_params,
         "prunable_parameters": sum(w.numel() for w in weights.values()),
         "nonzero_parameters": n_params - n_zero,
-        "normalization": normalizer.to_dict(),
+        "normalization": data.normalization,
+        "macs_per_sample": {"dense_model": macs_summary(model_macs(dense, x_test[:1])),
+                            "pruned_model": macs_summary(model_macs(result.model, x_test[:1]))},
         "history": result.history,
     }
     state = {"model_name": config.model_name, "model_config": config.to_dict()["model"],
              "state_dict": result.model.state_dict(), "masks": result.masks,
-             "normalization": normalizer.to_dict()}
+             "normalization": data.normalization}
     with atomic_path(out_dir / "model.pt", suffix=".pt") as tmp:
         torch.save(state, tmp)
     log(format_report(layers))
@@ -137,18 +140,17 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
 
     failures: list[str] = []
     if config.export.enabled:
-        result.model.eval()
-        with torch.no_grad():
-            reference = result.model(x_test).numpy()
+        reference = predict(result.model, x_test).numpy()
         deployed = deploy(result.model, config.name, config.export, out_dir, x_train.numpy(), x_test.numpy(),
-                          y_test.numpy(), reference, pruned_accuracy, normalizer.to_dict(), metrics,
-                          seed=config.train.seed, log=log)
+                          y_test.numpy(), reference, pruned_accuracy, data.normalization, metrics,
+                          classes=data.classes, seed=config.train.seed, log=log)
         metrics.update(deployed.metrics)
         failures = deployed.failures
     metrics["wall_seconds"] = time.perf_counter() - started
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
     write_text_atomic(out_dir / "MODEL_CARD.md",
-                      model_card(metrics, config.to_dict(), f"python -m edge_gmp.pipeline --preset {config.name}"))
+                      model_card(metrics, config.to_dict(),
+                                 command or f"python -m edge_gmp.pipeline --preset {config.name}"))
     log("\n" + summary_text(metrics))
     log(f"\n{metrics['wall_seconds']:.0f} s -> {out_dir}")
     if failures:
@@ -172,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set prune.floor_percent=0.1 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch the dataset's official archive (checksum-verified) and use it")
     parser.add_argument("--no-export", action="store_true",
                         help="stop after the PyTorch test evaluation (same as --set export.enabled=false)")
     for flag, (section, option, kind) in _SHORTCUTS.items():
@@ -180,8 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: list[str] | None) -> str:
+    """The command line that reproduces this run (without --resume/--quiet)."""
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--resume", "--quiet")]
+    return shlex.join(["python", "-m", "edge_gmp.pipeline", *args])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    distributed.init_from_env()  # under torchrun: join the process group; otherwise a single process
     try:
         overrides: dict[str, Any] = {}
         for text in args.set:
@@ -189,11 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         for flag, (section, option, _) in _SHORTCUTS.items():
             if getattr(args, flag) is not None:
                 overrides = merge(overrides, {section: {option: getattr(args, flag)}})
+        if args.download:
+            overrides = merge(overrides, {"data": {"download": True}})
         if args.no_export:
             overrides = merge(overrides, {"export": {"enabled": False}})
         config = load_config(args.preset, args.config, overrides)
         out_dir = Path(args.out) if args.out else Path("runs") / config.name
-        run(config, out_dir, resume=args.resume, progress=not args.quiet)
+        run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -202,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         for failure in exc.failures:
             print(f"  - {failure}", file=sys.stderr)
         return 1
+    finally:
+        distributed.shutdown()
     return 0
 
 

@@ -1,7 +1,7 @@
 """Does a .tflite model fit a microcontroller? Flash, TFLite Micro arena RAM and (optionally) accuracy.
 
     python -m edge_gmp.validate MODEL.tflite --device nano33ble [--devices FILE.toml]
-        [--min-accuracy 0.9 --dataset har2 [--limit N]] [--json]
+        [--min-accuracy 0.9 --dataset har2|cifar10 [--data-path P] [--limit N]] [--json]
 
 Exit status: 0 every budget holds, 1 a budget fails (or outputs are non-finite), 2 bad input.
 """
@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", metavar="FILE.toml", help="extra device profiles (same schema as built-ins)")
     p.add_argument("--min-accuracy", type=float, metavar="A", help="required top-1 accuracy in [0, 1]")
     p.add_argument("--dataset", choices=DATASETS, help="labelled test set to measure accuracy in TFLM")
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N test samples")
+    p.add_argument("--data-path", metavar="P", help="CIFAR-10: image folder, its .tar.gz, or cifar-10-python.tar.gz")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate N test samples spread evenly over the set")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     return p
 
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         result = validate_model(args.model, args.device, args.devices, min_accuracy=args.min_accuracy,
-                                dataset=args.dataset, limit=args.limit)
+                                dataset=args.dataset, limit=args.limit, data_path=args.data_path)
         text = None if args.json else _text(result, args.device, args.devices)
     except UserError as exc:
         if args.json:

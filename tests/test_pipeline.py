@@ -11,6 +11,7 @@ BAD_INPUTS = {
     "unknown_device": ["--device", "no-such-board"],
     "bad_set": ["--set", "train.no_such_key=1"],
     "zero_epochs": ["--epochs", "0"],
+    "infeasible_floor": ["--set", "prune.floor_count=3000"],  # U (4,096) must keep 3,000: 80 % impossible
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from edge_gmp.atomic import write_bytes_atomic, write_text_atomic
@@ -16,15 +17,32 @@ from edge_gmp.errors import UserError
 from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.c_array import check_symbol, write_c_array
 from edge_gmp.export.fastgrnn import export_fastgrnn, step_calibration
+from edge_gmp.export.onnx_export import export_onnx
 from edge_gmp.export.tflite import convert_onnx_to_tflite
+from edge_gmp.models import FastGRNN
+
+FASTGRNN_USAGE = ("normalise each sample with `normalization` ((x - mean) / std per channel), start with h = 0, "
+                  "feed the window's samples one step at a time, passing h_next back as h (requantise with h's "
+                  "input parameters); argmax(logits) after the last step is the class")
+CLASSIFIER_USAGE = ("normalise the input with `normalization` ((x / 255 - mean) / std per channel for images), "
+                    "quantise it with the input's scale/zero point in the layout given under `tensors`; "
+                    "argmax(logits) is the class")
 
 
 @dataclass
 class ExportBundle:
-    """What the export stage wrote: ONNX graphs by role and every TFLite artifact."""
+    """What the export stage wrote: ONNX graphs by role, every TFLite artifact, which one is the device
+    artifact (``<graph>_int8``) and how a device uses it."""
 
     onnx: dict[str, Path]
     tflite: list[TFLiteArtifact] = field(default_factory=list)
+    device_graph: str = "step"
+    graph_description: str = ""
+    usage: str = ""
+
+    @property
+    def device_key(self) -> str:
+        return f"{self.device_graph}_int8"
 
     def artifact(self, stem_kind: str) -> TFLiteArtifact:
         """By ``<graph>_<kind>``, e.g. ``step_int8``."""
@@ -52,7 +70,37 @@ def export_fastgrnn_bundle(model: nn.Module, out_dir: str | os.PathLike, train_w
         for a in seq:
             if a.kind != "float32":
                 Path(a.path).unlink(missing_ok=True)
-    return ExportBundle(onnx=onnx_paths, tflite=tflite)
+    return ExportBundle(onnx=onnx_paths, tflite=tflite, device_graph="step",
+                        graph_description="streaming FastGRNN step (x_t, h) -> (h_next, logits)",
+                        usage=FASTGRNN_USAGE)
+
+
+def export_classifier_bundle(model: nn.Module, out_dir: str | os.PathLike, train_inputs: np.ndarray,
+                             calibration_samples: int = 500, seed: int = 0) -> ExportBundle:
+    """A one-input classifier (e.g. MobileNet on NCHW images): ``classifier.onnx`` and its float32/int8
+    (/sparse) TFLite, int8 calibrated on ``calibration_samples`` real training inputs drawn at random.
+    Image inputs become NHWC in TFLite (the artifacts' manifests say so)."""
+    out = Path(out_dir)
+    inputs = np.asarray(train_inputs, dtype=np.float32)
+    if len(inputs) < calibration_samples:
+        raise UserError(f"{calibration_samples} calibration samples requested, only {len(inputs)} training inputs")
+    pick = np.random.default_rng(seed).choice(len(inputs), size=calibration_samples, replace=False)
+    example = torch.from_numpy(inputs[:1])
+    onnx_path = export_onnx(model.eval(), (example,), out / "classifier.onnx", ["input"], ["logits"])
+    tflite = convert_onnx_to_tflite(onnx_path, out, {"input": inputs[np.sort(pick)]}, class_output="logits",
+                                    stem="classifier")
+    return ExportBundle(onnx={"classifier": onnx_path}, tflite=tflite, device_graph="classifier",
+                        graph_description=f"{type(model).__name__} classifier input -> logits",
+                        usage=CLASSIFIER_USAGE)
+
+
+def export_bundle(model: nn.Module, out_dir: str | os.PathLike, train_inputs: np.ndarray,
+                  calibration_samples: int = 500, sequence_tflite: bool = False, seed: int = 0) -> ExportBundle:
+    """The export plan for ``model``: recurrent FastGRNN gets the streaming step graph as its device
+    artifact, any other model is exported as one whole-input classifier."""
+    if isinstance(model, FastGRNN):
+        return export_fastgrnn_bundle(model, out_dir, train_inputs, calibration_samples, sequence_tflite, seed)
+    return export_classifier_bundle(model, out_dir, train_inputs, calibration_samples, seed)
 
 
 def write_deliverable(artifact: TFLiteArtifact, dest_dir: str | os.PathLike, symbol: str,

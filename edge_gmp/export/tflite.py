@@ -50,6 +50,7 @@ def _batch1_function(saved_dir: Path, onnx_shapes: dict[str, tuple[int, ...]],
     Returns (loaded SavedModel, concrete function, its input names in order, each input's
     ONNX -> TF permutation). Converting from it gives static (1, ...) shapes instead of (-1, ...).
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter (no GPU, ...)
     import tensorflow as tf
 
     loaded = tf.saved_model.load(str(saved_dir))

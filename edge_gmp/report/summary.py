@@ -52,27 +52,47 @@ def summary_text(metrics: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+DATASET_NAMES = {"har2": "HAR-2", "cifar10": "CIFAR-10"}
+
+
+def _data_text(metrics: dict[str, Any]) -> str:
+    n = metrics["samples"]
+    split = (f"{n['train']:,} train / {n['val']:,} validation / {n['test']:,} test samples; classes: "
+             + ", ".join(f"{i} = {c}" for i, c in enumerate(metrics["classes"])))
+    if metrics["dataset"] == "har2":
+        return (f"HAR-2 (binary UCI HAR), source `{metrics['data_source']}`, 128 steps × 9 channels; {split}. "
+                "Validation subjects are held out of training; the test set is the official test subjects. "
+                "Inputs are normalised per channel with the training statistics in `metrics.json` "
+                "(`normalization`) and in the device manifest.")
+    return (f"{DATASET_NAMES.get(metrics['dataset'], metrics['dataset'])}, source `{metrics['data_source']}`; "
+            f"{split}. Validation images are held out of the training set; pixels are scaled to [0, 1] and "
+            "normalised per channel with the training statistics in `metrics.json` and the device manifest.")
+
+
+def _optimizer(train: dict[str, Any]) -> str:
+    if train.get("optimizer", "adam") == "sgd":
+        return f"SGD (momentum {train.get('momentum', 0.9)})"
+    return "Adam"
+
+
 def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) -> str:
     """Markdown model card: data, recipe, sparsity, accuracy per runtime, sizes, arena, reproduction."""
     prune, train = config["prune"], config["train"]
     model = {k: v for k, v in config["model"].items() if k != "name"}
-    windows = metrics["windows"]
     layers = markdown_table(("layer", "size", "kept", "sparsity"),
                             [(r["name"], r["size"], r["kept"], f"{r['sparsity']:.2%}") for r in metrics["layers"]])
+    dataset = DATASET_NAMES.get(metrics["dataset"], metrics["dataset"])
     lines = [
-        f"# {metrics['model']} on HAR-2 — {metrics['sparsity']:.1%} sparse (Global Magnitude Pruning)",
+        f"# {metrics['model']} on {dataset} — {metrics['sparsity']:.1%} sparse (Global Magnitude Pruning)",
         "",
         "## Data",
-        f"HAR-2 (binary UCI HAR: Sitting/Laying/Walking_Upstairs vs Standing/Walking/Walking_Downstairs), "
-        f"source `{metrics['data_source']}`, 128 steps × 9 channels; {windows['train']:,} train / "
-        f"{windows['val']:,} validation (held out by subject) / {windows['test']:,} test windows "
-        "(official test subjects). Inputs are normalised per channel with the training statistics in "
-        "`metrics.json` (`normalization`) and in the device manifest.",
+        _data_text(metrics),
         "",
         "## Recipe",
         f"- model: `{metrics['model']}` {model}",
-        f"- dense training: {train['epochs']} epochs, Adam lr {train['lr']} (cosine), batch {train['batch_size']}, "
-        f"seed {train['seed']}",
+        f"- dense training: {train['epochs']} epochs, {_optimizer(train)} lr {train['lr']} (cosine), "
+        f"batch {train['batch_size']}, weight decay {train.get('weight_decay', 0.0)} (weights only), label "
+        f"smoothing {train.get('label_smoothing', 0.0)}, seed {train['seed']}",
         f"- pruning: global magnitude, {prune['schedule']} to {prune['sparsity']:.0%} over "
         f"{prune['prune_epochs']} epochs, then {prune['finetune_epochs']} fine-tuning epochs (lr {prune['lr']}), "
         f"Minimum-Threshold floor {prune.get('floor_count') or str(prune['floor_percent']) + ' %'} per layer",

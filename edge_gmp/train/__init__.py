@@ -1,6 +1,16 @@
 """Training: the loop, evaluation, and holding pruning masks while training."""
 
-from edge_gmp.train.loop import TrainResult, evaluate, load_checkpoint, pruning_schedule, train
+from edge_gmp.train.loop import (
+    Augment,
+    TrainResult,
+    evaluate,
+    load_checkpoint,
+    make_optimizer,
+    predict,
+    pruning_schedule,
+    train,
+)
 from edge_gmp.train.masking import MaskedTraining
 
-__all__ = ["MaskedTraining", "TrainResult", "evaluate", "load_checkpoint", "pruning_schedule", "train"]
+__all__ = ["Augment", "MaskedTraining", "TrainResult", "evaluate", "load_checkpoint", "make_optimizer",
+           "predict", "pruning_schedule", "train"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from edge_gmp.atomic import atomic_path
 from edge_gmp.config import PruneConfig, TrainConfig
 from edge_gmp.errors import UserError
 from edge_gmp.prune import MinimumThreshold, OneShot, PolynomialDecay
+from edge_gmp.train import distributed
 from edge_gmp.train.masking import MaskedTraining
 
 CHECKPOINT = "checkpoint.pt"
+Augment = Callable[[Tensor, torch.Generator], Tensor]
 
 
 @dataclass
@@ -45,16 +48,18 @@ def _cosine(base: float, progress: float) -> float:
     return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
+    """Logits of ``model`` (in eval mode) on ``x``, in batches."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``model`` on ``(x, y)``."""
-    model.eval()
-    correct, loss = 0, 0.0
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            logits = model(x[i:i + batch_size])
-            loss += nn.functional.cross_entropy(logits, y[i:i + batch_size], reduction="sum").item()
-            correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
-    return correct / len(x), loss / len(x)
+    logits = predict(model, x, batch_size)
+    loss = nn.functional.cross_entropy(logits, y).item()
+    return int((logits.argmax(1) == y).sum()) / len(x), loss
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -71,11 +76,23 @@ def load_checkpoint(path: Path) -> dict:
         raise UserError(f"checkpoint {path} is unreadable ({exc}); delete it and run without --resume") from exc
 
 
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD with momentum; weight decay only on weight matrices/kernels, never on biases or norms."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.Adam(groups, lr=cfg.lr)
+
+
 def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[Tensor, Tensor],
           train_cfg: TrainConfig, prune_cfg: PruneConfig, run_dir: Path, resume: bool = False,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, augment: Augment | None = None) -> TrainResult:
     """Dense training for ``train_cfg.epochs``, then pruning and fine-tuning; the best validation epoch at
-    the final sparsity is returned (the test set is never looked at here)."""
+    the final sparsity is returned (the test set is never looked at here). ``augment(batch, generator)``
+    transforms each training batch (seeded per epoch, so resuming stays exact)."""
     x_train, y_train = train_data
     steps_per_epoch = math.ceil(len(x_train) / train_cfg.batch_size)
     dense_epochs = train_cfg.epochs
@@ -84,11 +101,9 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
     floor = MinimumThreshold(prune_cfg.floor_percent, prune_cfg.floor_count)
     masking = MaskedTraining(model, pruning_schedule(prune_cfg, dense_epochs, steps_per_epoch), floor,
                              prune_cfg.include, prune_cfg.exclude)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    optimizer = torch.optim.Adam([{"params": decay, "weight_decay": train_cfg.weight_decay},
-                                  {"params": no_decay, "weight_decay": 0.0}], lr=train_cfg.lr)
+    optimizer = make_optimizer(model, train_cfg)
+    ranks = distributed.current()
+    net = distributed.wrap(model, ranks)
 
     ckpt_path = Path(run_dir) / CHECKPOINT
     start_epoch, history = 0, []
@@ -103,12 +118,13 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
 
     for epoch in range(start_epoch, total_epochs):
         phase = "dense" if epoch < dense_epochs else ("prune" if epoch < final_from else "finetune")
-        model.train()
+        net.train()
         generator = torch.Generator().manual_seed(train_cfg.seed + epoch)
         order = torch.randperm(len(x_train), generator=generator)
+        augment_generator = torch.Generator().manual_seed(train_cfg.seed * 1_000_003 + epoch)
         started, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs} {phase}",
-                   disable=not progress, leave=False)
+                   disable=not (progress and ranks.is_main), leave=False)
         for i in bar:
             step = epoch * steps_per_epoch + i
             if phase == "dense":
@@ -119,11 +135,16 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
             for group in optimizer.param_groups:
                 group["lr"] = lr
             masking.update(step)
-            idx = order[i * train_cfg.batch_size:(i + 1) * train_cfg.batch_size]
-            logits = model(x_train[idx])
-            loss = nn.functional.cross_entropy(logits, y_train[idx])
+            global_idx = order[i * train_cfg.batch_size:(i + 1) * train_cfg.batch_size]
+            idx = distributed.local_slice(global_idx, ranks)
+            if augment is None:
+                batch = x_train[idx]
+            else:  # augment the global batch, so every rank draws the same random numbers as one process would
+                batch = distributed.local_slice(augment(x_train[global_idx], augment_generator), ranks)
+            logits = net(batch)
+            loss = nn.functional.cross_entropy(logits, y_train[idx], label_smoothing=train_cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * distributed.loss_weight(len(idx), len(global_idx), ranks)).backward()
             masking.before_optimizer_step()
             if train_cfg.grad_clip > 0:
                 nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
@@ -133,13 +154,14 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
             loss_sum += loss.item() * len(idx)
             correct += int((logits.argmax(1) == y_train[idx]).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+        seen, loss_sum, correct = distributed.all_sum([seen, loss_sum, correct])  # over ranks
         val_accuracy, val_loss = evaluate(model, *val_data)
         record = {"epoch": epoch + 1, "phase": phase, "lr": lr, "sparsity": masking.sparsity,
                   "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                   "val_loss": val_loss, "val_accuracy": val_accuracy,
                   "seconds": time.perf_counter() - started}
         history.append(record)
-        if progress:
+        if progress and ranks.is_main:
             print(f"epoch {epoch + 1:3d}/{total_epochs} {phase:8s} loss {record['train_loss']:.4f} "
                   f"acc {record['train_accuracy']:.4f} val {val_accuracy:.4f} "
                   f"sparsity {masking.sparsity:.3f} ({record['seconds']:.1f}s)", flush=True)
@@ -149,12 +171,14 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
             best = {"epoch": epoch + 1, "val_accuracy": val_accuracy,
                     "state": {k: v.clone() for k, v in model.state_dict().items()},
                     "masks": {k: v.clone() for k, v in masking.masks.items()}}
-        _save_checkpoint(ckpt_path, {"epoch": epoch, "model": model.state_dict(),
-                                     "optimizer": optimizer.state_dict(), "masking": masking.state_dict(),
-                                     "history": history, "best": best, "dense": dense_state})
+        if ranks.is_main:
+            _save_checkpoint(ckpt_path, {"epoch": epoch, "model": model.state_dict(),
+                                         "optimizer": optimizer.state_dict(), "masking": masking.state_dict(),
+                                         "history": history, "best": best, "dense": dense_state})
 
     if best["state"] is None:  # no epoch at the final sparsity (e.g. finetune_epochs = 0 and oneshot)
         best = {"epoch": total_epochs, "state": model.state_dict(), "masks": masking.masks}
     model.load_state_dict(best["state"])
+    distributed.check_in_sync(model, best["masks"])
     return TrainResult(model=model, masks=best["masks"], dense_state=dense_state, history=history,
                        best_epoch=best["epoch"])

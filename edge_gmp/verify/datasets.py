@@ -16,16 +16,21 @@ DATASETS = ("har2", "cifar10")
 HAR_WINDOW, HAR_CHANNELS = 128, 9
 
 
-def _manifest_normalization(model_path: Path) -> dict[str, Any] | None:
+def _manifest_stats(model_path: Path) -> dict[str, Any] | None:
     manifest = model_path.parent / "manifest.json"
     if not manifest.is_file():
         return None
     try:
-        norm = json.loads(manifest.read_text(encoding="utf-8")).get("normalization")
+        return json.loads(manifest.read_text(encoding="utf-8")).get("normalization")
     except (json.JSONDecodeError, AttributeError) as exc:
         raise UserError(f"{manifest} is not a valid JSON object: {exc}") from exc
+
+
+def _manifest_normalization(model_path: Path) -> dict[str, Any] | None:
+    norm = _manifest_stats(model_path)
     if norm is None:
         return None
+    manifest = model_path.parent / "manifest.json"
     try:
         mean = np.asarray(norm["mean"], dtype=np.float32).reshape(-1)
         std = np.asarray(norm["std"], dtype=np.float32).reshape(-1)
@@ -48,27 +53,54 @@ def _normalize(data: Any, x_train: np.ndarray, x_test: np.ndarray,
     return ((x_test - mean) / std).astype(np.float32)
 
 
-def load_test_set(dataset: str, model_path: str | os.PathLike,
-                  limit: int | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(x_test, y_test, note) normalised as in training: ``manifest.json`` beside the model if it has a
-    ``normalization`` entry, else statistics fitted on the training windows."""
-    if dataset == "cifar10":
-        raise UserError("--dataset cifar10 is not available yet; use --dataset har2")
-    if dataset != "har2":
-        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+def _evenly_spaced(n: int, limit: int | None) -> np.ndarray:
+    """``limit`` indices spread over ``range(n)`` (test sets stored by class or subject stay balanced)."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
+
+
+def _har2(model_path: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray, str]:
     try:
         from edge_gmp import data
     except ImportError as exc:
         raise UserError(f"the HAR-2 loader (edge_gmp.data) is not available: {exc}") from exc
-    stats = _manifest_normalization(Path(model_path))
+    stats = _manifest_normalization(model_path)
     har = data.load_har2(source="hapt")
-    x = np.asarray(har.x_test, dtype=np.float32)
-    y = np.asarray(har.y_test, dtype=np.int64)
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
+    pick = _evenly_spaced(len(har.y_test), limit)
+    x = np.asarray(har.x_test[pick], dtype=np.float32)
+    y = np.asarray(har.y_test[pick], dtype=np.int64)
     x = _normalize(data, np.asarray(har.x_train, dtype=np.float32), x, stats)
     note = "normalisation from manifest.json" if stats else "normalisation fitted on the training windows"
     return x, y, note
+
+
+def _cifar10(model_path: Path, limit: int | None, data_path: str | os.PathLike | None,
+             ) -> tuple[np.ndarray, np.ndarray, str]:
+    from edge_gmp.data import ImageNormalizer, fit_image_normalizer, load_cifar10
+
+    if data_path is None:
+        raise UserError("--dataset cifar10 needs --data-path: an image folder train/<class>/..., test/<class>/... "
+                        "(or its .tar.gz), or the official cifar-10-python.tar.gz")
+    source = "official" if Path(data_path).name == "cifar-10-python.tar.gz" else "folder"
+    cifar = load_cifar10(source=source, path=data_path)
+    pick = _evenly_spaced(len(cifar.y_test), limit)
+    stats = _manifest_stats(model_path)
+    norm = ImageNormalizer.from_dict(stats) if stats else fit_image_normalizer(cifar.x_train)
+    note = "normalisation from manifest.json" if stats else "normalisation fitted on the training images"
+    return norm.apply(cifar.x_test[pick]), np.asarray(cifar.y_test[pick], dtype=np.int64), note
+
+
+def load_test_set(dataset: str, model_path: str | os.PathLike, limit: int | None = None,
+                  data_path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(x_test, y_test, note) normalised as in training: ``manifest.json`` beside the model if it has a
+    ``normalization`` entry, else statistics fitted on the training data. ``limit`` takes that many test
+    samples evenly spread over the set. CIFAR-10 comes from ``data_path`` (images as float NCHW)."""
+    if dataset == "har2":
+        return _har2(Path(model_path), limit)
+    if dataset == "cifar10":
+        return _cifar10(Path(model_path), limit, data_path)
+    raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
 
 
 def _base(name: str) -> str:

@@ -25,14 +25,19 @@ def _matches(shape: Sequence[int], target: Sequence[int]) -> bool:
 
 
 def to_model_layout(x: np.ndarray, t: TensorInfo) -> np.ndarray:
-    """(N, ...) samples -> the input's per-sample layout: as is, (T, D) <-> (D, T) transposed, or reshaped
-    when only the element count matches a flat input. UserError when the data cannot fit the input."""
+    """(N, ...) samples -> the input's per-sample layout: as is, (T, D) <-> (D, T) or NCHW <-> NHWC
+    transposed, or reshaped when only the element count matches a flat input. UserError when the data
+    cannot fit the input."""
     x = np.asarray(x, dtype=np.float32)
     target = _sample_shape(t)
     if _matches(x.shape[1:], target):
         return x
     if x.ndim == 3 and _matches((x.shape[2], x.shape[1]), target):
         return np.ascontiguousarray(x.transpose(0, 2, 1))
+    if x.ndim == 4 and _matches((x.shape[2], x.shape[3], x.shape[1]), target):  # NCHW images, NHWC model
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    if x.ndim == 4 and _matches((x.shape[3], x.shape[1], x.shape[2]), target):  # NHWC images, NCHW model
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     per_sample = int(np.prod(x.shape[1:]))
     if -1 not in target and per_sample == int(np.prod(target)) and (len(target) == 1 or x.ndim == 2):
         return x.reshape(len(x), *target)

@@ -48,9 +48,9 @@ class Validation:
                 "failures": self.failures + (self.budget.failures() if self.budget else [])}
 
 
-def _accuracy(session: Session, dataset: str, path: Path, limit: int | None,
-              progress: Progress | None) -> tuple[float, int, str]:
-    x, y, note = load_test_set(dataset, path, limit)
+def _accuracy(session: Session, dataset: str, path: Path, limit: int | None, progress: Progress | None,
+              data_path: str | os.PathLike | None = None) -> tuple[float, int, str]:
+    x, y, note = load_test_set(dataset, path, limit, data_path)
     stream = streaming_indices(session)
     if stream is not None:
         acc, _ = evaluate_streaming(session, x, y, progress=progress, **stream)
@@ -65,12 +65,12 @@ def _accuracy(session: Session, dataset: str, path: Path, limit: int | None,
 
 def validate_model(model: str | os.PathLike, device: str, devices_file: str | os.PathLike | None = None,
                    min_accuracy: float | None = None, dataset: str | None = None, limit: int | None = None,
-                   progress: Progress | None = None) -> Validation:
+                   progress: Progress | None = None, data_path: str | os.PathLike | None = None) -> Validation:
     """Raises UserError for bad input (file, device, options, a model TFLite Micro cannot run)."""
     if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
         raise UserError(f"--min-accuracy must be a fraction in [0, 1], got {min_accuracy}")
     if min_accuracy is not None and dataset is None:
-        raise UserError("--min-accuracy needs --dataset (har2) to measure accuracy on")
+        raise UserError("--min-accuracy needs --dataset (har2 or cifar10) to measure accuracy on")
     if limit is not None and limit <= 0:
         raise UserError(f"--limit must be positive, got {limit}")
     dev = find_device(device, devices_file)
@@ -86,7 +86,7 @@ def validate_model(model: str | os.PathLike, device: str, devices_file: str | os
         result.us_per_inference = session.time_us()
         if dataset is not None:
             result.accuracy, result.samples, result.accuracy_note = _accuracy(session, dataset, path, limit,
-                                                                              progress)
+                                                                              progress, data_path)
     except VerificationFailure as exc:
         result.failures.append(str(exc))
     result.budget = check_budget(info.size_bytes, arena, dev, accuracy=result.accuracy,

@@ -1,4 +1,4 @@
-"""Shared fixtures: one full HAPT reconstruction per session, in a private cache directory."""
+"""Fixtures for the data tests: the official UCI HAR labels shipped in ../shared."""
 
 from __future__ import annotations
 
@@ -7,22 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge_gmp.data import HarData, load_har2
-
 # every checkout and CI run has ../shared beside the project root
 OFFICIAL_LABELS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "uci-har" / \
     "uci_har_official_labels.npz"
-
-
-@pytest.fixture(scope="session")
-def har_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("edge_gmp_cache")
-
-
-@pytest.fixture(scope="session")
-def har(har_cache_dir: Path) -> HarData:
-    """HAR-2 rebuilt from the HAPT recordings (the default offline source), built once."""
-    return load_har2(source="hapt", cache_dir=har_cache_dir)
 
 
 @pytest.fixture(scope="session")

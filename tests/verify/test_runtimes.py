@@ -106,3 +106,13 @@ def test_bad_files_are_user_errors(models, tmp_path):
         for runtime in ("litert", "tflm"):
             with pytest.raises(UserError, match=msg):
                 open_session(runtime, path)
+
+
+def test_image_layouts_are_transposed_to_the_models() -> None:
+    from edge_gmp.verify import TensorInfo, to_model_layout
+    nchw = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    nhwc_input = TensorInfo("x", (1, 4, 5, 3), np.dtype(np.float32))
+    out = to_model_layout(nchw, nhwc_input)
+    assert out.shape == (2, 4, 5, 3) and np.array_equal(out, nchw.transpose(0, 2, 3, 1))
+    nchw_input = TensorInfo("x", (-1, 3, 4, 5), np.dtype(np.float32))
+    assert np.array_equal(to_model_layout(out, nchw_input), nchw)

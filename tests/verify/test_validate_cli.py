@@ -59,7 +59,7 @@ def test_bad_input_exits_2(models, tmp_path):
              ((models.sparse, "--device", "pico"), "sparse-encoded"),
              ((models.int8, "--device", "pico", "--min-accuracy", "1.5", "--dataset", "har2"), r"[0, 1]"),
              ((models.int8, "--device", "pico", "--min-accuracy", "0.9"), "needs --dataset"),
-             ((models.int8, "--device", "pico", "--dataset", "cifar10"), "not available yet")]
+             ((models.int8, "--device", "pico", "--dataset", "cifar10"), "needs --data-path")]
     for args, msg in cases:
         r = cli(*args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)

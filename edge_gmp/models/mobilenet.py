@@ -1,0 +1,85 @@
+"""MobileNet-V1 (Howard et al., 2017), CIFAR variant: 3x3 stride-1 stem, 13 depthwise-separable blocks.
+
+Input (batch, 3, 32, 32); every channel count is scaled by the width multiplier ``width`` (alpha).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from edge_gmp.models.registry import register_model
+
+WIDTHS = (0.25, 0.5, 0.75, 1.0)
+STEM_CHANNELS = 32
+# (output channels at width 1.0, stride) of the 13 depthwise-separable blocks
+BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+          (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+
+
+@dataclass(frozen=True)
+class MobileNetV1Config:
+    width: float = 0.25
+    num_classes: int = 10
+    in_channels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.width not in WIDTHS:
+            raise ValueError(f"mobilenet_v1 width must be one of {', '.join(map(str, WIDTHS))}, got {self.width}")
+        for name in ("num_classes", "in_channels"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"mobilenet_v1 {name} must be a positive integer, got {getattr(self, name)}")
+
+
+def _conv_bn_relu(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class DepthwiseSeparable(nn.Sequential):
+    """3x3 depthwise conv + BN + ReLU, then 1x1 pointwise conv + BN + ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.depthwise = _conv_bn_relu(cin, cin, 3, stride=stride, groups=cin)
+        self.pointwise = _conv_bn_relu(cin, cout, 1)
+
+
+class MobileNetV1(nn.Module):
+    def __init__(self, config: MobileNetV1Config) -> None:
+        super().__init__()
+        self.config = config
+        channels = int(STEM_CHANNELS * config.width)
+        layers: list[nn.Module] = [_conv_bn_relu(config.in_channels, channels, 3)]
+        for cout, stride in BLOCKS:
+            cout = int(cout * config.width)
+            layers.append(DepthwiseSeparable(channels, cout, stride))
+            channels = cout
+        self.features = nn.Sequential(*layers)
+        # AdaptiveAvgPool2d(1) exports as GlobalAveragePool, which onnx2tf turns into MEAN (TFLM has it)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, config.num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+@register_model("mobilenet_v1", MobileNetV1Config)
+def build_mobilenet_v1(config: MobileNetV1Config) -> MobileNetV1:
+    return MobileNetV1(config)

@@ -1,0 +1,80 @@
+"""Release a finished, verified run into the repository's ``models/`` and ``export/`` folders.
+
+    python -m edge_gmp.release RUN_DIR [--models-root models] [--export-root export]
+
+``models/<model>/`` gets the checkpoint, model card, metrics, config and ONNX graphs; ``export/<run name>/``
+gets the device deliverable (int8 .tflite, C array, manifest). A run whose verification or budget failed
+is refused. Each folder is replaced as a whole, never left half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge_gmp.atomic import atomic_dir
+from edge_gmp.errors import UserError
+
+MODEL_FILES = ("model.pt", "metrics.json", "MODEL_CARD.md", "config.toml")
+
+
+def _load_metrics(run_dir: Path) -> dict:
+    path = run_dir / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise UserError(f"{run_dir} is not a finished run (no metrics.json); run python -m edge_gmp.pipeline "
+                        f"--out {run_dir} first") from exc
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); re-run the pipeline") from exc
+    if "deliverable" not in metrics:
+        raise UserError(f"{run_dir} was run without export (--no-export): nothing to release")
+    if metrics.get("failures"):
+        raise UserError(f"{run_dir} failed verification or its budget and cannot be released: "
+                        + "; ".join(metrics["failures"]))
+    return metrics
+
+
+def release(run_dir: str | Path, models_root: str | Path = "models",
+            export_root: str | Path = "export") -> dict[str, Path]:
+    """Copy a verified run into ``models_root/<model>`` and ``export_root/<run name>``; returns both."""
+    run = Path(run_dir)
+    metrics = _load_metrics(run)
+    deliverable = run / "export" / metrics["preset"]
+    onnx = sorted((run / "artifacts").glob("*.onnx"))
+    missing = [name for name in MODEL_FILES if not (run / name).is_file()]
+    if missing or not deliverable.is_dir() or not onnx:
+        raise UserError(f"{run} is incomplete (missing: {missing or ''} {'' if deliverable.is_dir() else deliverable}"
+                        f"{'' if onnx else ' ONNX graphs'}); re-run the pipeline")
+    model_dir = Path(models_root) / metrics["model"]
+    export_dir = Path(export_root) / metrics["preset"]
+    with atomic_dir(model_dir) as staging:
+        for path in [run / name for name in MODEL_FILES] + onnx:
+            shutil.copy2(path, staging / path.name)
+    with atomic_dir(export_dir) as staging:
+        for path in sorted(deliverable.iterdir()):
+            shutil.copy2(path, staging / path.name)
+    return {"model": model_dir, "export": export_dir}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m edge_gmp.release", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", help="a finished run directory written by python -m edge_gmp.pipeline")
+    parser.add_argument("--models-root", default="models", help="where models/<model>/ goes (default: models)")
+    parser.add_argument("--export-root", default="export", help="where export/<run>/ goes (default: export)")
+    args = parser.parse_args(argv)
+    try:
+        paths = release(args.run_dir, args.models_root, args.export_root)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"released {paths['model']} and {paths['export']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

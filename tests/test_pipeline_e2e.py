@@ -1,0 +1,102 @@
+"""`python -m edge_gmp.pipeline` end to end on a tiny budget: train, prune, export, verify in all three
+runtimes on the full HAR-2 test set, device deliverable, budget check; then a budget miss exits 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from edge_gmp.export.c_array import read_c_array
+from edge_gmp.pipeline import main
+
+pytestmark = pytest.mark.slow
+
+TINY = ["--epochs", "2", "--prune-epochs", "1", "--finetune-epochs", "1", "--hidden", "8",
+        "--batch-size", "128", "--min-accuracy", "0.5", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, har, har_cache_dir: Path) -> tuple[int, Path, str]:
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir)}  # reuse the session's HAR-2 reconstruction
+    proc = subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", *TINY, "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=1800)
+    return proc.returncode, out, proc.stdout + proc.stderr
+
+
+def test_tiny_run_succeeds_and_writes_a_self_describing_directory(tiny_run) -> None:
+    code, out, output = tiny_run
+    assert code == 0, output
+    for name in ("config.toml", "metrics.json", "MODEL_CARD.md", "model.pt", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    n = metrics["prunable_parameters"]
+    assert round(metrics["sparsity"] * n) == round(0.8 * n)  # exactly round(s * N) weights pruned
+    assert metrics["samples"]["test"] > 2900 and not metrics["failures"]
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert set(state["masks"]) == {"W", "U"}
+
+
+def test_every_artifact_verified_in_every_runtime_that_can_run_it(tiny_run) -> None:
+    _, out, _ = tiny_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    arts = {a["name"]: a for a in metrics["artifacts"]}
+    assert {"onnx sequence", "onnx step", "tflite step float32", "tflite step int8",
+            "tflite step float32_sparse", "tflite step int8_sparse"} <= set(arts)
+    runtimes = {name: {r["runtime"]: r for r in a["runtimes"]} for name, a in arts.items()}
+    assert set(runtimes["onnx step"]) == {"onnxruntime"}
+    for name in ("tflite step float32", "tflite step int8"):
+        assert {"litert", "tflm"} <= set(runtimes[name])
+        assert runtimes[name]["tflm"]["status"] == "ok"
+        assert arts[name]["arena_bytes"] > 0
+    # sparse flatbuffers: LiteRT runs them, TFLite Micro cannot (no DENSIFY) and says so
+    tflm_sparse = runtimes["tflite step float32_sparse"]["tflm"]
+    assert tflm_sparse["status"] == "unsupported" and tflm_sparse["note"]
+    assert runtimes["onnx sequence"]["onnxruntime"]["accuracy"] == pytest.approx(metrics["pruned_test_accuracy"])
+    int8 = runtimes["tflite step int8"]
+    assert int8["tflm"]["accuracy"] >= metrics["pruned_test_accuracy"] - 0.01
+
+
+def test_deliverable_is_the_tflm_int8_model_with_its_c_array(tiny_run) -> None:
+    _, out, _ = tiny_run
+    deliverable = out / "export" / "fastgrnn-har2"
+    manifest = json.loads((deliverable / "manifest.json").read_text())
+    tflite = deliverable / manifest["files"]["tflite"]
+    data = tflite.read_bytes()
+    assert read_c_array(deliverable / manifest["files"]["c_source"]) == data
+    assert "alignas(16)" in (deliverable / manifest["files"]["c_source"]).read_text()
+    assert manifest["bytes"] == len(data)
+    assert manifest["budget"]["ok"] and manifest["budget"]["device"]["id"] == "nano33ble"
+    assert manifest["sparse_variant"]["runs_on_tflm"] is False
+    assert manifest["tensors"]["inputs"][0]["dtype"] == "int8"
+    assert set(manifest["normalization"]) >= {"mean", "std"}
+    assert not list(deliverable.glob("*.tmp*"))
+
+
+def test_card_and_summary_name_every_runtime(tiny_run) -> None:
+    _, out, output = tiny_run
+    card = (out / "MODEL_CARD.md").read_text()
+    for word in ("onnxruntime", "litert", "tflm", "Arduino Nano 33 BLE", "python -m edge_gmp.pipeline"):
+        assert word in card
+
+
+def test_budget_miss_exits_1_and_names_the_budget(tiny_run, har_cache_dir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Resuming the finished run retrains nothing (identical weights) and re-checks against an Uno."""
+    _, out, _ = tiny_run
+    before = json.loads((out / "metrics.json").read_text())
+    monkeypatch.setenv("EDGE_GMP_CACHE", str(har_cache_dir))
+    assert main([*TINY, "--out", str(out), "--resume", "--device", "uno"]) == 1
+    err = capsys.readouterr().err
+    assert "FAILED" in err and "ram over budget" in err.lower()
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["pruned_test_accuracy"] == before["pruned_test_accuracy"]
+    assert not after["budget"]["ok"] and after["failures"]
+

@@ -1,0 +1,46 @@
+"""torchrun with 2 CPU processes (gloo): gradual Global MP gives the same weights and masks on every rank
+(checked inside the run) and matches one process with the same global batch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from edge_gmp.train.distributed import Ranks, local_slice, loss_weight
+
+TINY = ["--no-export", "--epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "1", "--hidden", "8",
+        "--set", "data.train_limit=512", "--batch-size", "64", "--set", "prune.frequency=2", "--quiet"]
+
+
+def test_shards_cover_the_global_batch_once() -> None:
+    idx = torch.arange(10)
+    shards = [local_slice(idx, Ranks(r, 3)) for r in range(3)]
+    assert sorted(torch.cat(shards).tolist()) == list(range(10))
+    # weighted local means average (as DDP does) to the global mean
+    weights = [loss_weight(len(s), 10, Ranks(r, 3)) for r, s in enumerate(shards)]
+    assert sum(w * len(s) / len(s) for w, s in zip(weights, shards, strict=True)) / 3 == pytest.approx(1.0)
+    assert loss_weight(7, 10, Ranks()) == 1.0
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path: Path, har, har_cache_dir: Path) -> None:
+    env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir), "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    two = subprocess.run([*torchrun, "-m", "edge_gmp.pipeline", *TINY, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert two.returncode == 0, two.stdout + two.stderr  # a rank out of sync would have raised
+    one = subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", *TINY, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert one.returncode == 0, one.stdout + one.stderr
+
+    a = torch.load(tmp_path / "one" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "two" / "model.pt", weights_only=True)
+    for key, value in a["state_dict"].items():
+        assert torch.allclose(value, b["state_dict"][key], atol=1e-5), key
+    assert all(torch.equal(a["masks"][k], b["masks"][k]) for k in a["masks"])
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())

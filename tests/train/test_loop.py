@@ -1,0 +1,131 @@
+"""The training loop on a real HAR-2 subset: determinism, masks held, resume to the same result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from edge_gmp.config import PruneConfig, TrainConfig
+from edge_gmp.data import HarData, fit_normalizer
+from edge_gmp.models import create_model
+from edge_gmp.train import loop
+from edge_gmp.train.loop import CHECKPOINT, TrainResult, train
+
+TRAIN_CFG = TrainConfig(epochs=2, batch_size=64, lr=0.01, seed=3)
+PRUNE_CFG = PruneConfig(sparsity=0.7, schedule="gradual", prune_epochs=2, finetune_epochs=1, frequency=2)
+
+
+@pytest.fixture(scope="module")
+def subset(har: HarData) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    rng = torch.Generator().manual_seed(0)
+    pick = torch.randperm(len(har.y_train), generator=rng)[:384].numpy()
+    x, y = har.x_train[pick], har.y_train[pick]
+    x = fit_normalizer(x).apply(x)
+    as_tensors = (torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long))
+    return (as_tensors[0][:256], as_tensors[1][:256]), (as_tensors[0][256:], as_tensors[1][256:])
+
+
+def _train(subset, run_dir: Path, resume: bool = False) -> TrainResult:
+    torch.manual_seed(TRAIN_CFG.seed)
+    model = create_model("fastgrnn", hidden=8)
+    return train(model, *subset, TRAIN_CFG, PRUNE_CFG, run_dir, resume=resume, progress=False)
+
+
+def _same_weights(a: TrainResult, b: TrainResult) -> None:
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+    assert all(torch.equal(a.masks[k], b.masks[k]) for k in a.masks)
+    assert a.best_epoch == b.best_epoch
+
+
+def test_masks_held_and_target_reached(subset, tmp_path: Path) -> None:
+    result = _train(subset, tmp_path)
+    total = sum(m.numel() for m in result.masks.values())
+    pruned = sum(int((~m).sum()) for m in result.masks.values())
+    assert pruned == round(0.7 * total)  # exactly round(s * N), as the schedule's final sparsity asks
+    params = dict(result.model.named_parameters())
+    for name, mask in result.masks.items():
+        assert torch.all(params[name].detach()[~mask] == 0), name
+    phases = [h["phase"] for h in result.history]
+    assert phases == ["dense", "dense", "prune", "prune", "finetune"]
+    assert result.best_epoch >= 4  # chosen only among epochs at the final sparsity
+    assert (tmp_path / CHECKPOINT).is_file()
+
+
+def test_deterministic(subset, tmp_path: Path) -> None:
+    _same_weights(_train(subset, tmp_path / "a"), _train(subset, tmp_path / "b"))
+
+
+def test_resume_after_interruption_reaches_the_same_weights(subset, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    uninterrupted = _train(subset, tmp_path / "full")
+
+    saves = {"n": 0}
+    real_save = loop._save_checkpoint
+
+    def save_then_crash(path: Path, state: dict) -> None:
+        real_save(path, state)
+        saves["n"] += 1
+        if saves["n"] == 3:  # mid-pruning: the schedule, masks and Adam state must all be restored
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        _train(subset, tmp_path / "resumed")
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+
+    resumed = _train(subset, tmp_path / "resumed", resume=True)
+    assert len(resumed.history) == len(uninterrupted.history)
+    _same_weights(uninterrupted, resumed)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(subset, tmp_path: Path) -> None:
+    (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")
+    with pytest.raises(loop.UserError, match="unreadable"):
+        _train(subset, tmp_path, resume=True)
+
+
+def test_sgd_recipe_with_label_smoothing_and_augmentation(subset, tmp_path: Path) -> None:
+    """SGD + momentum, label smoothing and a seeded batch augmentation: masks still held, resumable seeds."""
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, seed=1, optimizer="sgd", momentum=0.9,
+                      label_smoothing=0.1, weight_decay=1e-4)
+    prune = PruneConfig(sparsity=0.5, schedule="oneshot", prune_epochs=0, finetune_epochs=1)
+    seen: list[torch.Tensor] = []
+
+    def jitter(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noise = torch.randn(batch.shape, generator=generator) * 0.01
+        seen.append(noise[0, 0, 0])
+        return batch + noise
+
+    def run(path: Path) -> TrainResult:
+        seen.clear()
+        torch.manual_seed(cfg.seed)
+        return train(create_model("fastgrnn", hidden=8), *subset, cfg, prune, path, progress=False, augment=jitter)
+
+    first = run(tmp_path / "a")
+    first_noise = list(seen)
+    second = run(tmp_path / "b")
+    assert torch.equal(torch.stack(first_noise), torch.stack(seen))  # augmentation is seeded per epoch
+    _same_weights(first, second)
+    params = dict(first.model.named_parameters())
+    for name, mask in first.masks.items():
+        assert torch.all(params[name].detach()[~mask] == 0), name
+
+
+def test_weight_decay_only_on_weight_matrices() -> None:
+    model = create_model("fastgrnn", hidden=8)
+    optimizer = loop.make_optimizer(model, TrainConfig(optimizer="sgd", weight_decay=1e-4))
+    assert isinstance(optimizer, torch.optim.SGD)
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 1e-4 and all(p.ndim >= 2 for p in decayed["params"])
+    assert plain["weight_decay"] == 0.0 and all(p.ndim < 2 for p in plain["params"])
+
+
+@pytest.mark.parametrize("bad", [{"optimizer": "lion"}, {"momentum": 1.0}, {"label_smoothing": -0.1}])
+def test_bad_recipe_is_a_config_error(bad: dict) -> None:
+    with pytest.raises(loop.UserError):
+        TrainConfig(**bad)
