@@ -40,7 +40,7 @@ def test_tiny_run_succeeds_and_writes_a_self_describing_directory(tiny_run) -> N
     assert round(metrics["sparsity"] * n) == round(0.8 * n)  # exactly round(s * N) weights pruned
     assert metrics["samples"]["test"] > 2900 and not metrics["failures"]
     state = torch.load(out / "model.pt", weights_only=True)
-    assert set(state["masks"]) == {"W", "U"}
+    assert set(state["masks"]) == {"W", "U", "classifier.weight"}
 
 
 def test_every_artifact_verified_in_every_runtime_that_can_run_it(tiny_run) -> None:
