@@ -102,7 +102,8 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
     dense = create_model(config.model_name, config.model)
     dense.load_state_dict(result.dense_state)
     dense_accuracy, _ = evaluate(dense, x_test, y_test)
-    pruned_accuracy, _ = evaluate(result.model, x_test, y_test)
+    pruned_logits = predict(result.model, x_test)  # also the verification reference below
+    pruned_accuracy = int((pruned_logits.argmax(1) == y_test).sum()) / len(y_test)
     weights = {name: p.detach() for name, p in result.model.named_parameters() if name in result.masks}
     layers = layer_report(result.masks, weights, config.prune.sparsity)
     n_params = sum(p.numel() for p in result.model.parameters())
@@ -140,7 +141,7 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
 
     failures: list[str] = []
     if config.export.enabled:
-        reference = predict(result.model, x_test).numpy()
+        reference = pruned_logits.numpy()
         deployed = deploy(result.model, config.name, config.export, out_dir, x_train.numpy(), x_test.numpy(),
                           y_test.numpy(), reference, pruned_accuracy, data.normalization, metrics,
                           classes=data.classes, seed=config.train.seed, log=log)

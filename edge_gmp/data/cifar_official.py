@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import shutil
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from edge_gmp.atomic import atomic_path
 from edge_gmp.data.cifar_archive import file_digests, read_tar
 from edge_gmp.data.cifar_folder import CIFAR10_CLASSES, SIZE, Arrays
-from edge_gmp.data.safe_pickle import ALLOWED
+from edge_gmp.data.safe_pickle import ALLOWED, AllowlistUnpickler
 from edge_gmp.errors import DataError
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -82,13 +80,9 @@ def locate_official(path: str | os.PathLike | None, download_missing: bool, cach
     raise DataError(f"source='official' needs path= (the {DOWNLOAD_NAME} archive) or download=True")
 
 
-class _BatchUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _GLOBALS[(module, name)]
-        except KeyError:
-            raise DataError(f"refusing to unpickle {module}.{name}: a CIFAR-10 batch holds only numpy arrays, "
-                            f"lists and bytes (the file is not an official batch)") from None
+class _BatchUnpickler(AllowlistUnpickler):
+    allowed = _GLOBALS
+    refusal = "a CIFAR-10 batch holds only numpy arrays, lists and bytes (the file is not an official batch)"
 
 
 def read_batch(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:

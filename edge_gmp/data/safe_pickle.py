@@ -80,15 +80,25 @@ ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An Unpickler that resolves only the globals in ``ALLOWED``; anything else is a ``DataError``."""
+class AllowlistUnpickler(pickle.Unpickler):
+    """An Unpickler that resolves only the globals in ``allowed``; anything else is a ``DataError`` whose
+    message ends with ``refusal``."""
+
+    allowed: dict[tuple[str, str], Any] = {}
+    refusal = "not on the allowlist"
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return ALLOWED[(module, name)]
+            return self.allowed[(module, name)]
         except KeyError:
-            raise DataError(f"refusing to unpickle {module}.{name}: not on the allowlist of the HAPT "
-                            f"reader (the file is not the expected DataFrame pickle)") from None
+            raise DataError(f"refusing to unpickle {module}.{name}: {self.refusal}") from None
+
+
+class RestrictedUnpickler(AllowlistUnpickler):
+    """The HAPT reader's unpickler: numpy arrays and inert pandas stand-ins only."""
+
+    allowed = ALLOWED
+    refusal = "not on the allowlist of the HAPT reader (the file is not the expected DataFrame pickle)"
 
 
 def load_restricted(file: IO[bytes]) -> Any:
