@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -11,6 +12,8 @@ from typing import Any
 
 from edge_gmp.errors import ConfigError
 from edge_gmp.models import model_config
+from edge_gmp.prune.masks import MinimumThreshold
+from edge_gmp.prune.methods import effective_floor, get_method
 
 SOURCES = {"har2": ("hapt", "uci"), "cifar10": ("folder", "official")}
 DOWNLOADABLE = {"har2": "uci", "cifar10": "official"}  # the official archives, fetched checksum-verified
@@ -58,6 +61,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """``device``: where training runs ("cpu", "cuda", "cuda:N"). ``init_from``: a file of trained dense weights
+    (a run's model.pt or checkpoint.pt, or a plain state dict) to prune instead of training ``epochs`` dense."""
+
     epochs: int = 30
     batch_size: int = 64
     lr: float = 0.01
@@ -67,8 +73,12 @@ class TrainConfig:
     optimizer: str = "adam"  # "adam" or "sgd" (momentum, Nesterov off)
     momentum: float = 0.9
     label_smoothing: float = 0.0
+    device: str = "cpu"
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
+            raise ConfigError(f"train.device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.optimizer not in ("adam", "sgd"):
             raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if not 0.0 <= self.momentum < 1.0:
@@ -87,6 +97,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PruneConfig:
+    """``method``: "gmp" (Global MP, default), "uniform", "random" or "lamp" (see edge_gmp.prune.methods);
+    the Minimum-Threshold floor (``floor_percent`` of all prunable weights, or ``floor_count``) applies to the
+    global rules (gmp, random, lamp); 0 turns it off."""
+
+    method: str = "gmp"
     sparsity: float = 0.8
     schedule: str = "gradual"
     prune_epochs: int = 10
@@ -101,6 +116,7 @@ class PruneConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"prune.sparsity must be in [0, 1), got {self.sparsity}")
+        get_method(self.method)
         if self.schedule not in ("gradual", "oneshot"):
             raise ConfigError(f"prune.schedule must be 'gradual' or 'oneshot', got {self.schedule!r}")
         if self.schedule == "gradual" and self.prune_epochs < 1:
@@ -113,6 +129,12 @@ class PruneConfig:
             raise ConfigError(f"prune.lr must be > 0, got {self.lr}")
         object.__setattr__(self, "include", tuple(self.include))
         object.__setattr__(self, "exclude", tuple(self.exclude))
+        _ = self.floor  # validates the floor values
+
+    @property
+    def floor(self) -> MinimumThreshold:
+        """The Minimum-Threshold floor this method applies (none for the layer-wise rule)."""
+        return effective_floor(self.method, MinimumThreshold(self.floor_percent, self.floor_count))
 
 
 @dataclass(frozen=True)

@@ -120,3 +120,28 @@ def deploy(model: nn.Module, name: str, export: ExportConfig, out_dir: Path, tra
     metrics = {"artifacts": artifacts, "budget": budget_dict, "notes": notes,
                "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures}
     return Deployment(metrics, failures)
+
+
+def measure_device_artifact(model: nn.Module, export: ExportConfig, out_dir: Path, train_inputs: np.ndarray,
+                            test_inputs: np.ndarray, test_labels: np.ndarray, reference_logits: np.ndarray,
+                            float_accuracy: float, prunable_weights: int, seed: int = 0) -> dict[str, Any]:
+    """The device artifact alone, for studies: export, then run the int8 model in LiteRT and TFLite Micro on
+    the full test set; its bytes, gzip bytes, non-zeros, information limit, arena, accuracies and problems,
+    with the sparse-encoded twin's bytes beside it (labelled: TFLite Micro cannot run it)."""
+    bundle = export_bundle(model, out_dir, train_inputs, export.calibration_samples, False, seed=seed)
+    device_name = f"tflite {bundle.device_graph} int8"
+    candidates = {c.name: c for c in _candidates(bundle)}
+    (check,) = check_artifacts([candidates[device_name]], test_inputs, test_labels, reference_logits,
+                               float_accuracy)
+    sparse = candidates.get(f"{device_name}_sparse")
+    return {
+        "artifact": device_name,
+        "bytes": Path(check.candidate.path).stat().st_size,
+        **_sizes(check, prunable_weights),
+        "arena_bytes": check.arena_bytes,
+        "accuracy": {r.runtime: r.accuracy for r in check.runtimes},
+        "top1_agreement": {r.runtime: r.agreement.top1 for r in check.runtimes if r.agreement is not None},
+        "problems": check.problems,
+        "sparse_encoded_bytes": None if sparse is None else Path(sparse.path).stat().st_size,
+        "sparse_encoded_note": SPARSE_ON_TFLM,
+    }

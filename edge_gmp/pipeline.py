@@ -14,14 +14,14 @@ from typing import Any
 import torch
 
 from edge_gmp.atomic import atomic_path, write_text_atomic
-from edge_gmp.config import RunConfig, available_presets, dump_toml, load_config, merge, parse_assignment
+from edge_gmp.cli import add_config_arguments, config_from_args
+from edge_gmp.config import RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.deployment import deploy
 from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.models import create_model
-from edge_gmp.models.macs import macs_summary, model_macs
+from edge_gmp.models.macs import macs_report
 from edge_gmp.prune import (
-    MinimumThreshold,
     check_feasible,
     format_report,
     layer_report,
@@ -29,24 +29,8 @@ from edge_gmp.prune import (
     prunable_parameters,
 )
 from edge_gmp.report.summary import model_card, summary_text
-from edge_gmp.train import distributed, evaluate, predict, train
+from edge_gmp.train import distributed, evaluate, load_dense_weights, load_into, predict, train
 from edge_gmp.verify import find_device
-
-_SHORTCUTS = {  # CLI flag -> (section, option, type)
-    "sparsity": ("prune", "sparsity", float),
-    "schedule": ("prune", "schedule", str),
-    "prune_epochs": ("prune", "prune_epochs", int),
-    "finetune_epochs": ("prune", "finetune_epochs", int),
-    "epochs": ("train", "epochs", int),
-    "batch_size": ("train", "batch_size", int),
-    "lr": ("train", "lr", float),
-    "seed": ("train", "seed", int),
-    "hidden": ("model", "hidden", int),
-    "source": ("data", "source", str),
-    "data_path": ("data", "path", str),
-    "device": ("export", "device", str),
-    "min_accuracy": ("export", "min_accuracy", float),
-}
 
 
 class PipelineFailed(Exception):
@@ -64,8 +48,10 @@ def preflight(config: RunConfig) -> None:
     if not params:
         raise ConfigError(f"prune.include/exclude select no weights of {config.model_name}; "
                           f"prunable candidates: {[n for n, p in model.named_parameters() if p.ndim >= 2]}")
-    floor = MinimumThreshold(config.prune.floor_percent, config.prune.floor_count)
-    check_feasible({n: p.numel() for n, p in params.items()}, config.prune.sparsity, floor)
+    check_feasible({n: p.numel() for n, p in params.items()}, config.prune.sparsity, config.prune.floor)
+    distributed.device_for(config.train.device, distributed.Ranks())
+    if config.train.init_from is not None:
+        load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
     if config.export.enabled:
         find_device(config.export.device, config.export.devices_file)
 
@@ -94,8 +80,11 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
     log(f"{data.dataset} ({data.source}): {len(x_train)} train / {len(x_val)} val / {len(x_test)} test samples")
 
     model = create_model(config.model_name, config.model)
+    pretrained = config.train.init_from is not None
+    if pretrained:
+        load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
     result = train(model, (x_train, y_train), (x_val, y_val), config.train, config.prune, out_dir,
-                   resume=resume, progress=progress, augment=data.augment)
+                   resume=resume, progress=progress, augment=data.augment, pretrained=pretrained)
 
     if not ranks.is_main:  # rank 0 evaluates, exports and writes; the others are done
         return {}
@@ -105,7 +94,8 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
     pruned_logits = predict(result.model, x_test)  # also the verification reference below
     pruned_accuracy = int((pruned_logits.argmax(1) == y_test).sum()) / len(y_test)
     weights = {name: p.detach() for name, p in result.model.named_parameters() if name in result.masks}
-    layers = layer_report(result.masks, weights, config.prune.sparsity)
+    # "would collapse without the floor" compares with plain Global MP, so only for Global MP runs
+    layers = layer_report(result.masks, weights if config.prune.method == "gmp" else None, config.prune.sparsity)
     n_params = sum(p.numel() for p in result.model.parameters())
     n_zero = sum(int((w == 0).sum()) for w in weights.values())
     metrics: dict[str, Any] = {
@@ -119,6 +109,9 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
         "pruned_test_accuracy": pruned_accuracy,
         "best_epoch": result.best_epoch,
         "best_val_accuracy": max(h["val_accuracy"] for h in result.history if h["epoch"] == result.best_epoch),
+        "dense_weights_from": config.train.init_from,
+        "pruning_method": config.prune.method,
+        "floor_per_layer": config.prune.floor.weights_per_layer(sum(w.numel() for w in weights.values())),
         "target_sparsity": config.prune.sparsity,
         "sparsity": overall_sparsity(result.masks),
         "layers": [row.to_dict() for row in layers],
@@ -126,8 +119,8 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
         "prunable_parameters": sum(w.numel() for w in weights.values()),
         "nonzero_parameters": n_params - n_zero,
         "normalization": data.normalization,
-        "macs_per_sample": {"dense_model": macs_summary(model_macs(dense, x_test[:1])),
-                            "pruned_model": macs_summary(model_macs(result.model, x_test[:1]))},
+        "macs_per_sample": {"dense_model": macs_report(dense, x_test[:1]),
+                            "pruned_model": macs_report(result.model, x_test[:1])},
         "history": result.history,
     }
     state = {"model_name": config.model_name, "model_config": config.to_dict()["model"],
@@ -168,20 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "preset fastgrnn-har2 (FastGRNN on HAR-2, offline data, Arduino Nano 33 BLE Sense). "
                     "Exit status: 0 ok, 1 a verification or budget check failed, 2 bad input.",
     )
-    parser.add_argument("--preset", help=f"named preset; one of: {', '.join(available_presets())}")
-    parser.add_argument("--config", help="a TOML config file (merged over --preset when both are given)")
     parser.add_argument("--out", help="run directory (default: runs/<preset name>)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override any config value, e.g. --set prune.floor_percent=0.1 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--download", action="store_true",
-                        help="fetch the dataset's official archive (checksum-verified) and use it")
     parser.add_argument("--no-export", action="store_true",
                         help="stop after the PyTorch test evaluation (same as --set export.enabled=false)")
-    for flag, (section, option, kind) in _SHORTCUTS.items():
-        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind,
-                            help=f"shortcut for --set {section}.{option}=...")
+    add_config_arguments(parser)
     return parser
 
 
@@ -195,17 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     distributed.init_from_env()  # under torchrun: join the process group; otherwise a single process
     try:
-        overrides: dict[str, Any] = {}
-        for text in args.set:
-            overrides = merge(overrides, parse_assignment(text))
-        for flag, (section, option, _) in _SHORTCUTS.items():
-            if getattr(args, flag) is not None:
-                overrides = merge(overrides, {section: {option: getattr(args, flag)}})
-        if args.download:
-            overrides = merge(overrides, {"data": {"download": True}})
-        if args.no_export:
-            overrides = merge(overrides, {"export": {"enabled": False}})
-        config = load_config(args.preset, args.config, overrides)
+        config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None)
         out_dir = Path(args.out) if args.out else Path("runs") / config.name
         run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv))
     except UserError as exc:

@@ -100,3 +100,21 @@ def test_budget_miss_exits_1_and_names_the_budget(tiny_run, har_cache_dir: Path,
     assert after["pruned_test_accuracy"] == before["pruned_test_accuracy"]
     assert not after["budget"]["ok"] and after["failures"]
 
+
+
+def test_init_from_prunes_given_dense_weights(tiny_run, tmp_path: Path, har_cache_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start from the tiny run's dense weights (its checkpoint), skip dense training, prune with LAMP."""
+    _, out, _ = tiny_run
+    dense = json.loads((out / "metrics.json").read_text())["dense_test_accuracy"]
+    monkeypatch.setenv("EDGE_GMP_CACHE", str(har_cache_dir))
+    run = tmp_path / "lamp"
+    assert main([*TINY, "--no-export", "--init-from", str(out / "checkpoint.pt"), "--method", "lamp",
+                 "--sparsity", "0.9", "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["dense_test_accuracy"] == dense  # the same dense weights, not retrained
+    assert [h["phase"] for h in metrics["history"]] == ["prune", "finetune"]
+    assert metrics["pruning_method"] == "lamp" and metrics["dense_weights_from"] == str(out / "checkpoint.pt")
+    n = metrics["prunable_parameters"]
+    assert n - sum(row["kept"] for row in metrics["layers"]) == round(0.9 * n)
+    assert "loaded from" in (run / "MODEL_CARD.md").read_text()

@@ -87,3 +87,19 @@ def macs_summary(layers: list[LayerMacs]) -> dict:
     return {"dense": dense, "effective": effective, "ratio": effective / dense if dense else 0.0,
             "layers": [{"name": layer.name, "dense": layer.macs, "effective": layer.effective_macs}
                        for layer in layers]}
+
+
+def macs_report(model: nn.Module, example_input: Tensor) -> dict:
+    """:func:`macs_summary` of ``model`` with its unit; FastGRNN also per time step (the cell, W x + U h,
+    which a streaming device runs once per sensor sample; the classifier runs once per window)."""
+    layers = model_macs(model, example_input)
+    report = macs_summary(layers)
+    if isinstance(model, FastGRNN):
+        window = example_input.shape[1]
+        cell = [layer for layer in layers if layer.name != "classifier"]
+        report["unit"] = f"per window of {window} steps"
+        report["per_step"] = {"dense": sum(layer.macs for layer in cell) // window,
+                              "effective": sum(layer.effective_macs for layer in cell) // window}
+    else:
+        report["unit"] = "per sample"
+    return report

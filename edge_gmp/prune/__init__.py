@@ -1,18 +1,32 @@
-"""Global Magnitude Pruning: masks, floors, schedules, and holding masks during training."""
+"""Global Magnitude Pruning and the rules it is compared with: masks, floors, schedules, holding masks."""
 
 from edge_gmp.prune.masks import (
     NO_FLOOR,
     MinimumThreshold,
     check_feasible,
     global_magnitude_masks,
+    global_masks,
     layer_floors,
+    lowest_k,
+)
+from edge_gmp.prune.methods import (
+    METHODS,
+    PruningMethod,
+    compute_masks,
+    effective_floor,
+    get_method,
+    lamp_scores,
+    random_scores,
+    uniform_magnitude_masks,
 )
 from edge_gmp.prune.params import apply_masks, mask_gradients, mask_optimizer_state, prunable_parameters
 from edge_gmp.prune.report import LayerSparsity, format_report, layer_report, overall_sparsity
 from edge_gmp.prune.schedule import OneShot, PolynomialDecay
 
 __all__ = [
-    "NO_FLOOR", "LayerSparsity", "MinimumThreshold", "OneShot", "PolynomialDecay", "apply_masks", "check_feasible",
-    "format_report", "global_magnitude_masks", "layer_floors", "layer_report", "mask_gradients",
-    "mask_optimizer_state", "overall_sparsity", "prunable_parameters",
+    "METHODS", "NO_FLOOR", "LayerSparsity", "MinimumThreshold", "OneShot", "PolynomialDecay", "PruningMethod",
+    "apply_masks", "check_feasible", "compute_masks", "effective_floor", "format_report", "get_method",
+    "global_magnitude_masks", "global_masks", "lamp_scores", "layer_floors", "layer_report", "lowest_k",
+    "mask_gradients", "mask_optimizer_state", "overall_sparsity", "prunable_parameters", "random_scores",
+    "uniform_magnitude_masks",
 ]

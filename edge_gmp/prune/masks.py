@@ -40,6 +40,7 @@ class MinimumThreshold:
 
 
 NO_FLOOR = MinimumThreshold(percent=0.0)
+DEFAULT_FLOOR = MinimumThreshold()  # the reference code's -mt 0.05 (%)
 
 
 def _check_sparsity(sparsity: float) -> None:
@@ -47,7 +48,7 @@ def _check_sparsity(sparsity: float) -> None:
         raise ConfigError(f"sparsity must be in [0, 1), got {sparsity}")
 
 
-def _smallest(values: Tensor, k: int) -> Tensor:
+def lowest_k(values: Tensor, k: int) -> Tensor:
     """Boolean mask of the k smallest entries of a 1-D tensor, ties broken by lower index."""
     selected = torch.zeros_like(values, dtype=torch.bool)
     if k <= 0:
@@ -59,6 +60,11 @@ def _smallest(values: Tensor, k: int) -> Tensor:
     ties = torch.nonzero(values == threshold).flatten()
     selected[ties[: k - int(selected.sum())]] = True
     return selected
+
+
+def _as_float(values: Tensor) -> Tensor:
+    """float32, or float64 when the scores are (LAMP's ratios); comparisons stay exact for float32 weights."""
+    return values if values.dtype == torch.float64 else values.float()
 
 
 def layer_floors(sizes: Mapping[str, int], floor: MinimumThreshold) -> dict[str, int]:
@@ -81,20 +87,19 @@ def check_feasible(sizes: Mapping[str, int], sparsity: float, floor: MinimumThre
     return to_prune
 
 
-def global_magnitude_masks(
-    weights: Mapping[str, Tensor],
+def global_masks(
+    scores: Mapping[str, Tensor],
     sparsity: float,
     floor: MinimumThreshold = MinimumThreshold(),
 ) -> dict[str, Tensor]:
-    """Keep-masks (True = kept) pruning exactly ``round(sparsity * N)`` of the N weights globally.
-
-    The prune set is the globally smallest |w| subject to every layer keeping its floor; what a
+    """Keep-masks (True = kept) pruning exactly ``round(sparsity * N)`` of the N weights: the globally lowest
+    ``scores`` (non-negative importances, one per weight), subject to every layer keeping its floor; what a
     floored layer cannot give is taken from the others, so the global target is met exactly.
     """
-    if not weights:
+    if not scores:
         raise ConfigError("no prunable weights: check the include/exclude patterns")
-    names = list(weights)
-    flat = [weights[n].detach().abs().flatten().float().cpu() for n in names]
+    names = list(scores)
+    flat = [_as_float(scores[n].detach().flatten().cpu()) for n in names]
     sizes = {n: v.numel() for n, v in zip(names, flat, strict=True)}
     to_prune = check_feasible(sizes, sparsity, floor)
     floors = layer_floors(sizes, floor)
@@ -103,10 +108,19 @@ def global_magnitude_masks(
     eligible = []
     for n, values in zip(names, flat, strict=True):
         if capacity[n] < sizes[n]:
-            values = torch.where(_smallest(values, capacity[n]), values, torch.full_like(values, math.inf))
+            values = torch.where(lowest_k(values, capacity[n]), values, torch.full_like(values, math.inf))
         eligible.append(values)
-    pruned = _smallest(torch.cat(eligible), to_prune)
+    pruned = lowest_k(torch.cat(eligible), to_prune)
     masks = {}
     for n, part in zip(names, torch.split(pruned, [sizes[n] for n in names]), strict=True):
-        masks[n] = (~part).reshape(weights[n].shape).to(weights[n].device)
+        masks[n] = (~part).reshape(scores[n].shape).to(scores[n].device)
     return masks
+
+
+def global_magnitude_masks(
+    weights: Mapping[str, Tensor],
+    sparsity: float,
+    floor: MinimumThreshold = MinimumThreshold(),
+) -> dict[str, Tensor]:
+    """Global Magnitude Pruning: :func:`global_masks` over |w| (one global threshold, Minimum-Threshold floors)."""
+    return global_masks({n: w.detach().abs() for n, w in weights.items()}, sparsity, floor)

@@ -75,6 +75,26 @@ def _optimizer(train: dict[str, Any]) -> str:
     return "Adam"
 
 
+METHOD_NAMES = {"gmp": "global magnitude", "uniform": "layer-wise magnitude (uniform)", "random": "random",
+                "lamp": "LAMP"}
+
+
+def _dense_line(train: dict[str, Any]) -> str:
+    recipe = (f"{_optimizer(train)} lr {train['lr']} (cosine), batch {train['batch_size']}, weight decay "
+              f"{train.get('weight_decay', 0.0)} (weights only), label smoothing {train.get('label_smoothing', 0.0)}, "
+              f"seed {train['seed']}")
+    if train.get("init_from"):
+        return f"- dense weights: loaded from `{train['init_from']}` (no dense training in this run); {recipe}"
+    return f"- dense training: {train['epochs']} epochs, {recipe}"
+
+
+def _floor_text(prune: dict[str, Any]) -> str:
+    if prune.get("method", "gmp") == "uniform":
+        return "no floor (every layer at the same sparsity)"
+    floor = prune.get("floor_count") or str(prune["floor_percent"]) + " %"
+    return f"Minimum-Threshold floor {floor} per layer"
+
+
 def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) -> str:
     """Markdown model card: data, recipe, sparsity, accuracy per runtime, sizes, arena, reproduction."""
     prune, train = config["prune"], config["train"]
@@ -83,19 +103,18 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
                             [(r["name"], r["size"], r["kept"], f"{r['sparsity']:.2%}") for r in metrics["layers"]])
     dataset = DATASET_NAMES.get(metrics["dataset"], metrics["dataset"])
     lines = [
-        f"# {metrics['model']} on {dataset} — {metrics['sparsity']:.1%} sparse (Global Magnitude Pruning)",
+        f"# {metrics['model']} on {dataset} — {metrics['sparsity']:.1%} sparse "
+        f"({METHOD_NAMES.get(prune.get('method', 'gmp'), 'global magnitude')} pruning)",
         "",
         "## Data",
         _data_text(metrics),
         "",
         "## Recipe",
         f"- model: `{metrics['model']}` {model}",
-        f"- dense training: {train['epochs']} epochs, {_optimizer(train)} lr {train['lr']} (cosine), "
-        f"batch {train['batch_size']}, weight decay {train.get('weight_decay', 0.0)} (weights only), label "
-        f"smoothing {train.get('label_smoothing', 0.0)}, seed {train['seed']}",
-        f"- pruning: global magnitude, {prune['schedule']} to {prune['sparsity']:.0%} over "
-        f"{prune['prune_epochs']} epochs, then {prune['finetune_epochs']} fine-tuning epochs (lr {prune['lr']}), "
-        f"Minimum-Threshold floor {prune.get('floor_count') or str(prune['floor_percent']) + ' %'} per layer",
+        _dense_line(train),
+        f"- pruning: {METHOD_NAMES.get(prune.get('method', 'gmp'), prune.get('method'))}, {prune['schedule']} to "
+        f"{prune['sparsity']:.0%} over {prune['prune_epochs']} epochs, then {prune['finetune_epochs']} "
+        f"fine-tuning epochs (lr {prune['lr']}), {_floor_text(prune)}",
         f"- selected epoch {metrics['best_epoch']} (best validation accuracy at the final sparsity; the test "
         "set was not used for selection)",
         "",

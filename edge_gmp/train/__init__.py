@@ -5,6 +5,8 @@ from edge_gmp.train.loop import (
     TrainResult,
     evaluate,
     load_checkpoint,
+    load_dense_weights,
+    load_into,
     make_optimizer,
     predict,
     pruning_schedule,
@@ -12,5 +14,5 @@ from edge_gmp.train.loop import (
 )
 from edge_gmp.train.masking import MaskedTraining
 
-__all__ = ["Augment", "MaskedTraining", "TrainResult", "evaluate", "load_checkpoint", "make_optimizer",
-           "predict", "pruning_schedule", "train"]
+__all__ = ["Augment", "MaskedTraining", "TrainResult", "evaluate", "load_checkpoint", "load_dense_weights",
+           "load_into", "make_optimizer", "predict", "pruning_schedule", "train"]

@@ -14,6 +14,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from edge_gmp.errors import UserError
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -30,14 +32,28 @@ class Ranks:
 
 
 def init_from_env() -> Ranks:
-    """Join the process group torchrun describes (WORLD_SIZE > 1). Training runs on CPU, hence gloo (nccl
-    belongs with CUDA training, which the pipeline does not offer yet)."""
+    """Join the process group torchrun describes (WORLD_SIZE > 1): gloo for CPU tensors and, where CUDA is
+    available, nccl for CUDA tensors (one group serves both, so ``train.device`` decides)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Ranks()
     if not dist.is_initialized():
-        dist.init_process_group(backend="gloo")
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
     return current()
+
+
+def device_for(requested: str, ranks: Ranks) -> torch.device:
+    """The torch device this rank trains on: ``requested`` ("cpu", "cuda", "cuda:N"); under torchrun a plain
+    "cuda" means this process's GPU (LOCAL_RANK)."""
+    device = torch.device(requested)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"train.device={requested!r} but CUDA is not available to this torch "
+                            f"({torch.__version__}); use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) if ranks.distributed else 0)
+        torch.cuda.set_device(device)
+    return device
 
 
 def current() -> Ranks:
@@ -75,9 +91,13 @@ def all_sum(values: list[float]) -> list[float]:
     return t.tolist()
 
 
-def wrap(model: nn.Module, ranks: Ranks) -> nn.Module:
+def wrap(model: nn.Module, ranks: Ranks, device: torch.device | None = None) -> nn.Module:
+    """DistributedDataParallel over the process group (BatchNorm statistics stay per rank, as without
+    SyncBatchNorm, which CPU tensors do not support)."""
     if not ranks.distributed:
         return model
+    if device is not None and device.type == "cuda":
+        return nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
     return nn.parallel.DistributedDataParallel(model)
 
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from edge_gmp.atomic import atomic_path
 from edge_gmp.config import PruneConfig, TrainConfig
 from edge_gmp.errors import UserError
-from edge_gmp.prune import MinimumThreshold, OneShot, PolynomialDecay
+from edge_gmp.prune import OneShot, PolynomialDecay
 from edge_gmp.train import distributed
 from edge_gmp.train.masking import MaskedTraining
 
@@ -49,10 +49,11 @@ def _cosine(base: float, progress: float) -> float:
 
 
 def predict(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """Logits of ``model`` (in eval mode) on ``x``, in batches."""
+    """Logits of ``model`` (in eval mode) on ``x``, in batches, on the model's device; returned on ``x``'s."""
     model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return torch.cat([model(x[i:i + batch_size].to(device)).to(x.device) for i in range(0, len(x), batch_size)])
 
 
 def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> tuple[float, float]:
@@ -62,6 +63,10 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1024) -> 
     return int((logits.argmax(1) == y).sum()) / len(x), loss
 
 
+def _cpu_state(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -69,11 +74,42 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 
 def load_checkpoint(path: Path) -> dict:
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError as exc:
         raise UserError(f"no checkpoint at {path}: nothing to resume; run without --resume") from exc
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
         raise UserError(f"checkpoint {path} is unreadable ({exc}); delete it and run without --resume") from exc
+
+
+def load_dense_weights(path: str | Path) -> dict[str, Tensor]:
+    """Weights to start pruning from: a run's ``model.pt`` (its state dict), a ``checkpoint.pt`` (the dense
+    state saved at the end of dense training) or a plain state dict, loaded with ``weights_only=True``."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError as exc:
+        raise UserError(f"train.init_from: no file {path}") from exc
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise UserError(f"train.init_from: {path} is not a readable torch file ({exc})") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    elif isinstance(state, dict) and "dense" in state:
+        if state["dense"] is None:
+            raise UserError(f"train.init_from: checkpoint {path} was saved before dense training finished")
+        state = state["dense"]
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise UserError(f"train.init_from: {path} holds no state dict (expected model.pt, checkpoint.pt or "
+                        "torch.save(model.state_dict()))")
+    return state
+
+
+def load_into(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
+    """``model.load_state_dict(state)`` with a clear error when the weights belong to another model/config."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[:3]
+        raise UserError(f"weights in {source} do not fit this model ({' '.join(first)}); check the model "
+                        "config (e.g. hidden, width) matches the run that wrote them") from exc
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -89,26 +125,31 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[Tensor, Tensor],
           train_cfg: TrainConfig, prune_cfg: PruneConfig, run_dir: Path, resume: bool = False,
-          progress: bool = True, augment: Augment | None = None) -> TrainResult:
-    """Dense training for ``train_cfg.epochs``, then pruning and fine-tuning; the best validation epoch at
-    the final sparsity is returned (the test set is never looked at here). ``augment(batch, generator)``
-    transforms each training batch (seeded per epoch, so resuming stays exact)."""
-    x_train, y_train = train_data
+          progress: bool = True, augment: Augment | None = None, pretrained: bool = False) -> TrainResult:
+    """Dense training for ``train_cfg.epochs`` (none when ``pretrained``: ``model`` already holds the dense
+    weights), then pruning and fine-tuning; the best validation epoch at the final sparsity is returned (the
+    test set is never looked at here). ``augment(batch, generator)`` transforms each training batch (seeded
+    per epoch, so resuming stays exact). Runs on ``train_cfg.device``; the returned model is on the CPU."""
+    ranks = distributed.current()
+    device = distributed.device_for(train_cfg.device, ranks)
+    model.to(device)
+    x_train, y_train = (t.to(device) for t in train_data)
+    val_data = tuple(t.to(device) for t in val_data)
     steps_per_epoch = math.ceil(len(x_train) / train_cfg.batch_size)
     dense_epochs = train_cfg.epochs
     total_epochs = dense_epochs + prune_cfg.prune_epochs + prune_cfg.finetune_epochs
     final_from = dense_epochs + (prune_cfg.prune_epochs if prune_cfg.schedule == "gradual" else 0)
-    floor = MinimumThreshold(prune_cfg.floor_percent, prune_cfg.floor_count)
-    masking = MaskedTraining(model, pruning_schedule(prune_cfg, dense_epochs, steps_per_epoch), floor,
-                             prune_cfg.include, prune_cfg.exclude)
+    masking = MaskedTraining(model, pruning_schedule(prune_cfg, dense_epochs, steps_per_epoch), prune_cfg.floor,
+                             prune_cfg.include, prune_cfg.exclude, method=prune_cfg.method, seed=train_cfg.seed)
     optimizer = make_optimizer(model, train_cfg)
-    ranks = distributed.current()
-    net = distributed.wrap(model, ranks)
+    net = distributed.wrap(model, ranks, device)
 
     ckpt_path = Path(run_dir) / CHECKPOINT
-    start_epoch, history = 0, []
+    # pretrained: skip the dense epochs but keep their numbering, so steps, learning rates and shuffles of the
+    # pruning phase are those of a run that trained the same dense weights itself
+    start_epoch, history = (dense_epochs if pretrained else 0), []
     best = {"epoch": -1, "val_accuracy": -1.0, "state": None, "masks": None}
-    dense_state = None
+    dense_state = _cpu_state(model) if pretrained else None
     if resume:
         ckpt = load_checkpoint(ckpt_path)
         model.load_state_dict(ckpt["model"])
@@ -120,11 +161,11 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
         phase = "dense" if epoch < dense_epochs else ("prune" if epoch < final_from else "finetune")
         net.train()
         generator = torch.Generator().manual_seed(train_cfg.seed + epoch)
-        order = torch.randperm(len(x_train), generator=generator)
+        order = torch.randperm(len(x_train), generator=generator).to(device)
         augment_generator = torch.Generator().manual_seed(train_cfg.seed * 1_000_003 + epoch)
         started, seen, correct, loss_sum = time.perf_counter(), 0, 0, 0.0
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{total_epochs} {phase}",
-                   disable=not (progress and ranks.is_main), leave=False)
+                   disable=None if progress and ranks.is_main else True, leave=False)  # None: no bar off a TTY
         for i in bar:
             step = epoch * steps_per_epoch + i
             if phase == "dense":
@@ -166,18 +207,19 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
                   f"acc {record['train_accuracy']:.4f} val {val_accuracy:.4f} "
                   f"sparsity {masking.sparsity:.3f} ({record['seconds']:.1f}s)", flush=True)
         if epoch == dense_epochs - 1:
-            dense_state = {k: v.clone() for k, v in model.state_dict().items()}
+            dense_state = _cpu_state(model)
         if epoch >= final_from and val_accuracy > best["val_accuracy"]:
-            best = {"epoch": epoch + 1, "val_accuracy": val_accuracy,
-                    "state": {k: v.clone() for k, v in model.state_dict().items()},
-                    "masks": {k: v.clone() for k, v in masking.masks.items()}}
+            best = {"epoch": epoch + 1, "val_accuracy": val_accuracy, "state": _cpu_state(model),
+                    "masks": {k: v.detach().cpu().clone() for k, v in masking.masks.items()}}
         if ranks.is_main:
             _save_checkpoint(ckpt_path, {"epoch": epoch, "model": model.state_dict(),
                                          "optimizer": optimizer.state_dict(), "masking": masking.state_dict(),
                                          "history": history, "best": best, "dense": dense_state})
 
     if best["state"] is None:  # no epoch at the final sparsity (e.g. finetune_epochs = 0 and oneshot)
-        best = {"epoch": total_epochs, "state": model.state_dict(), "masks": masking.masks}
+        best = {"epoch": total_epochs, "state": _cpu_state(model),
+                "masks": {k: v.detach().cpu().clone() for k, v in masking.masks.items()}}
+    model.cpu()
     model.load_state_dict(best["state"])
     distributed.check_in_sync(model, best["masks"])
     return TrainResult(model=model, masks=best["masks"], dense_state=dense_state, history=history,

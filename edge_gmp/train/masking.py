@@ -1,4 +1,4 @@
-"""Hold Global MP masks on a model during training: update on schedule, re-apply after every step."""
+"""Hold pruning masks on a model during training: update on schedule, re-apply after every step."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from edge_gmp.prune import (
     OneShot,
     PolynomialDecay,
     apply_masks,
-    global_magnitude_masks,
+    compute_masks,
     mask_gradients,
     mask_optimizer_state,
     prunable_parameters,
@@ -18,13 +18,17 @@ from edge_gmp.prune import (
 
 
 class MaskedTraining:
-    """Computes masks at the schedule's update steps and keeps pruned weights (and their optimizer state) at 0."""
+    """Computes ``method``'s masks (default Global MP) at the schedule's update steps and keeps pruned weights
+    (and their optimizer state) at 0."""
 
     def __init__(self, model: nn.Module, schedule: OneShot | PolynomialDecay, floor: MinimumThreshold,
-                 include: tuple[str, ...] = ("*",), exclude: tuple[str, ...] = ()) -> None:
+                 include: tuple[str, ...] = ("*",), exclude: tuple[str, ...] = (), method: str = "gmp",
+                 seed: int = 0) -> None:
         self.params = prunable_parameters(model, include, exclude)
         self.schedule = schedule
         self.floor = floor
+        self.method = method
+        self.seed = seed
         self.masks: dict[str, Tensor] = {}
         self.sparsity = 0.0
 
@@ -33,7 +37,7 @@ class MaskedTraining:
         if not self.schedule.is_update_step(step):
             return False
         self.sparsity = self.schedule(step)
-        self.masks = global_magnitude_masks(self.params, self.sparsity, self.floor)
+        self.masks = compute_masks(self.method, self.params, self.sparsity, self.floor, self.seed)
         apply_masks(self.params, self.masks)
         return True
 
@@ -49,4 +53,4 @@ class MaskedTraining:
 
     def load_state_dict(self, state: dict) -> None:
         self.sparsity = float(state["sparsity"])
-        self.masks = {k: v.bool() for k, v in state["masks"].items()}
+        self.masks = {k: v.bool().to(self.params[k].device) for k, v in state["masks"].items()}

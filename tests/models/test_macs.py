@@ -2,7 +2,7 @@ import torch
 from torch import nn
 
 from edge_gmp.models import create_model
-from edge_gmp.models.macs import LayerMacs, count_macs, fastgrnn_macs, macs_summary, model_macs
+from edge_gmp.models.macs import LayerMacs, count_macs, fastgrnn_macs, macs_report, macs_summary, model_macs
 
 
 class Tiny(nn.Module):
@@ -78,3 +78,13 @@ def test_model_macs_dispatch_and_summary() -> None:
     assert [row["name"] for row in summary["layers"]] == ["W", "U", "classifier"]
     cnn = create_model("mobilenet_v1", width=0.25)
     assert macs_summary(model_macs(cnn, torch.zeros(1, 3, 32, 32)))["ratio"] == 1.0
+
+
+def test_macs_report_per_step_and_per_window() -> None:
+    rnn = create_model("fastgrnn", hidden=4)
+    with torch.no_grad():
+        rnn.U.zero_()
+    report = macs_report(rnn, torch.zeros(1, 10, 9))
+    assert report["per_step"] == {"dense": 4 * 9 + 4 * 4, "effective": 4 * 9}
+    assert report["dense"] == 10 * report["per_step"]["dense"] + 2 * 4 and report["unit"] == "per window of 10 steps"
+    assert macs_report(create_model("mobilenet_v1", width=0.25), torch.zeros(1, 3, 32, 32))["unit"] == "per sample"

@@ -129,3 +129,15 @@ def test_weight_decay_only_on_weight_matrices() -> None:
 def test_bad_recipe_is_a_config_error(bad: dict) -> None:
     with pytest.raises(loop.UserError):
         TrainConfig(**bad)
+
+
+def test_pretrained_skips_dense_training_and_keeps_the_numbering(subset, tmp_path: Path) -> None:
+    full = _train(subset, tmp_path / "full")
+    model = create_model("fastgrnn", hidden=8)
+    model.load_state_dict(full.dense_state)
+    result = train(model, *subset, TRAIN_CFG, PRUNE_CFG, tmp_path / "pretrained", progress=False, pretrained=True)
+    assert [(h["epoch"], h["phase"]) for h in result.history] == [(3, "prune"), (4, "prune"), (5, "finetune")]
+    assert [h["lr"] for h in result.history] == [h["lr"] for h in full.history[2:]]  # the same schedule
+    assert all(torch.equal(result.dense_state[k], v) for k, v in full.dense_state.items())
+    pruned = sum(int((~m).sum()) for m in result.masks.values())
+    assert pruned == round(0.7 * sum(m.numel() for m in result.masks.values()))

@@ -1,0 +1,132 @@
+"""Mask rules that Global MP is compared with, all pure (weights in, keep-masks out) and all pruning exactly
+``round(sparsity * N)`` weights, so a comparison differs only in *which* weights go.
+
+- ``gmp``: Global Magnitude Pruning, one threshold over |w| (Gupta et al.), Minimum-Threshold floors.
+- ``uniform``: layer-wise magnitude pruning, every layer at the target sparsity (largest-remainder rounding
+  so the total is still exact). No floor: each layer's share is fixed by construction.
+- ``random``: unstructured random pruning, a fixed seeded score per weight ranked globally (so gradual
+  pruning removes nested sets, as magnitude pruning does).
+- ``lamp``: LAMP (Lee et al., ICLR 2021), layer-adaptive magnitude scores ranked globally.
+
+``gmp``, ``random`` and ``lamp`` select globally and honour the floor; a floor of 0 gives the rule as
+published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from edge_gmp.errors import ConfigError
+from edge_gmp.prune.masks import (
+    DEFAULT_FLOOR,
+    NO_FLOOR,
+    MinimumThreshold,
+    check_feasible,
+    global_magnitude_masks,
+    global_masks,
+    lowest_k,
+)
+
+
+def lamp_scores(weights: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """LAMP score of each weight: w_u^2 / sum of w_v^2 over the weights v of its layer that are not smaller
+    (in the layer's ascending order of |w|, ties by position). The largest weight of every layer scores 1,
+    so a global ranking never empties a layer while any layer has a weight scoring below 1."""
+    scores = {}
+    for name, w in weights.items():
+        squared = w.detach().flatten().double().cpu() ** 2
+        order = torch.sort(squared, stable=True).indices
+        ascending = squared[order]
+        from_here = torch.flip(torch.cumsum(torch.flip(ascending, [0]), 0), [0])
+        ratio = torch.where(from_here > 0, ascending / from_here.clamp_min(torch.finfo(torch.float64).tiny),
+                            torch.zeros_like(ascending))
+        score = torch.empty_like(ratio)
+        score[order] = ratio
+        scores[name] = score.reshape(w.shape)
+    return scores
+
+
+def random_scores(weights: Mapping[str, Tensor], seed: int) -> dict[str, Tensor]:
+    """A fixed uniform random score per weight from ``seed`` (and the layer's position), independent of values."""
+    scores = {}
+    for i, (name, w) in enumerate(weights.items()):
+        generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + i)
+        scores[name] = torch.rand(w.shape, generator=generator, dtype=torch.float64)
+    return scores
+
+
+def uniform_counts(sizes: Mapping[str, int], sparsity: float) -> dict[str, int]:
+    """Weights to prune per layer for the same sparsity everywhere, summing exactly to round(s * N)."""
+    check_feasible(sizes, sparsity, NO_FLOOR)
+    total = round(float(sparsity) * sum(sizes.values()))
+    exact = {n: float(sparsity) * size for n, size in sizes.items()}
+    counts = {n: int(v) for n, v in exact.items()}
+    position = {n: i for i, n in enumerate(sizes)}
+    by_remainder = sorted(sizes, key=lambda n: (counts[n] - exact[n], position[n]))
+    for name in by_remainder[: total - sum(counts.values())]:
+        counts[name] += 1
+    return counts
+
+
+def uniform_magnitude_masks(weights: Mapping[str, Tensor], sparsity: float) -> dict[str, Tensor]:
+    if not weights:
+        raise ConfigError("no prunable weights: check the include/exclude patterns")
+    counts = uniform_counts({n: w.numel() for n, w in weights.items()}, sparsity)
+    return {n: ~lowest_k(w.detach().abs().flatten().float().cpu(), counts[n]).reshape(w.shape).to(w.device)
+            for n, w in weights.items()}
+
+
+@dataclass(frozen=True)
+class PruningMethod:
+    name: str
+    description: str
+    uses_floor: bool
+    rule: Callable[[Mapping[str, Tensor], float, MinimumThreshold, int], dict[str, Tensor]]
+
+
+def _gmp(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
+    return global_magnitude_masks(w, s, floor)
+
+
+def _uniform(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
+    return uniform_magnitude_masks(w, s)
+
+
+def _random(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
+    masks = global_masks(random_scores(w, seed), s, floor)
+    return {n: m.to(w[n].device) for n, m in masks.items()}
+
+
+def _lamp(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
+    masks = global_masks(lamp_scores(w), s, floor)
+    return {n: m.to(w[n].device) for n, m in masks.items()}
+
+
+METHODS: dict[str, PruningMethod] = {m.name: m for m in (
+    PruningMethod("gmp", "Global Magnitude Pruning (one global |w| threshold)", True, _gmp),
+    PruningMethod("uniform", "layer-wise magnitude pruning, the same sparsity in every layer", False, _uniform),
+    PruningMethod("random", "random unstructured pruning (seeded)", True, _random),
+    PruningMethod("lamp", "LAMP: layer-adaptive magnitude scores, ranked globally (Lee et al., 2021)", True, _lamp),
+)}
+
+
+def get_method(name: str) -> PruningMethod:
+    if name not in METHODS:
+        raise ConfigError(f"unknown pruning method {name!r}; available: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def compute_masks(method: str, weights: Mapping[str, Tensor], sparsity: float,
+                  floor: MinimumThreshold = DEFAULT_FLOOR, seed: int = 0) -> dict[str, Tensor]:
+    """Keep-masks of ``method`` (see :data:`METHODS`) at ``sparsity``; ``floor`` applies where the method
+    selects globally, ``seed`` only to ``random``."""
+    return get_method(method).rule(weights, sparsity, floor if get_method(method).uses_floor else NO_FLOOR, seed)
+
+
+def effective_floor(method: str, floor: MinimumThreshold) -> MinimumThreshold:
+    """The floor ``method`` actually applies (none for layer-wise rules)."""
+    return floor if get_method(method).uses_floor else NO_FLOOR

@@ -1,0 +1,24 @@
+"""What a figure was measured on: CPU, cores, torch threads, Python and torch versions."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_machine() -> str:
+    import torch
+
+    return (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch "
+            f"threads, Python {platform.python_version()}, torch {torch.__version__}")
