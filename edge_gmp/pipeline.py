@@ -140,7 +140,8 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
                           classes=data.classes, seed=config.train.seed, log=log)
         metrics.update(deployed.metrics)
         failures = deployed.failures
-    metrics["wall_seconds"] = time.perf_counter() - started
+    metrics["train_seconds"] = sum(h["seconds"] for h in result.history)  # all epochs, also across resumes
+    metrics["wall_seconds"] = time.perf_counter() - started  # this invocation
     write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
     write_text_atomic(out_dir / "MODEL_CARD.md",
                       model_card(metrics, config.to_dict(),

@@ -1,0 +1,113 @@
+"""Training throughput: what the pipeline's loop costs over a plain PyTorch loop on the same model and data.
+
+    python benchmarks/train_speed.py [--steps 40] [--batch-size 128]
+
+For MobileNet-V1 (width 0.25, 0.5) on 32x32 images and FastGRNN (hidden 64) on 128x9 windows, in one process:
+- plain: index a batch from the in-memory tensor, forward, backward, SGD/Adam step (the floor);
+- + augmentation: the pipeline's batched random crop + flip (images only);
+- + masking: Global MP masks at 90 % held the pipeline's way (gradients, weights and optimizer state masked);
+- pipeline: ``edge_gmp.train.train`` itself for the same number of steps (pruning phase, validation excluded).
+Prints images (windows) per second and writes benchmarks/results/train_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from edge_gmp.config import PruneConfig, TrainConfig
+from edge_gmp.data.augment import augment_batch
+from edge_gmp.models import create_model
+from edge_gmp.prune import OneShot, prunable_parameters
+from edge_gmp.report.machine import describe_machine
+from edge_gmp.report.tables import text_table
+from edge_gmp.train import MaskedTraining, make_optimizer, train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CASES = {  # name -> (model name, config, sample shape, classes, optimizer)
+    "mobilenet_v1 w0.25": ("mobilenet_v1", {"width": 0.25}, (3, 32, 32), 10, "sgd"),
+    "mobilenet_v1 w0.5": ("mobilenet_v1", {"width": 0.5}, (3, 32, 32), 10, "sgd"),
+    "fastgrnn h64": ("fastgrnn", {"hidden": 64}, (128, 9), 2, "adam"),
+}
+
+
+def _steps_per_second(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int, cfg: TrainConfig,
+                      augment: bool, masking: MaskedTraining | None) -> float:
+    optimizer = make_optimizer(model, cfg)
+    generator = torch.Generator().manual_seed(0)
+    model.train()
+    started = None
+    for step in range(steps + 3):  # 3 warm-up steps
+        if step == 3:
+            started = time.perf_counter()
+        idx = torch.randint(0, len(x), (batch,), generator=generator)
+        inputs = augment_batch(x[idx], generator) if augment else x[idx]
+        loss = nn.functional.cross_entropy(model(inputs), y[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if masking is not None:
+            masking.before_optimizer_step()
+        optimizer.step()
+        if masking is not None:
+            masking.after_optimizer_step(optimizer)
+    return steps / (time.perf_counter() - started)
+
+
+def measure(name: str, batch: int, steps: int) -> dict:
+    model_name, params, shape, classes, optimizer = CASES[name]
+    images = len(shape) == 3
+    cfg = TrainConfig(epochs=1, batch_size=batch, lr=0.01, optimizer=optimizer, seed=0)
+    n = batch * (steps + 3)
+    x, y = torch.randn(n, *shape), torch.randint(0, classes, (n,))
+    rates = {}
+    for label, augment, masked in (("plain", False, False), ("+ augmentation", images, False),
+                                   ("+ masking", images, True)):
+        if label == "+ augmentation" and not images:
+            continue
+        torch.manual_seed(0)
+        model = create_model(model_name, **params)
+        masking = None
+        if masked:
+            masking = MaskedTraining(model, OneShot(0.9, 0), PruneConfig().floor)
+            masking.update(0)
+        rates[label] = _steps_per_second(model, x, y, batch, steps, cfg, augment, masking) * batch
+    # the pipeline's own loop: one epoch of `steps` steps in the pruning phase (validation set of one batch)
+    torch.manual_seed(0)
+    model = create_model(model_name, **params)
+    prune = dataclasses.replace(PruneConfig(), sparsity=0.9, schedule="oneshot", prune_epochs=1, finetune_epochs=0)
+    x_train, y_train = x[:batch * steps], y[:batch * steps]
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = train(model, (x_train, y_train), (x[:batch], y[:batch]), cfg, prune, Path(run_dir), progress=False,
+                       augment=augment_batch if images else None, pretrained=True)
+    rates["pipeline loop"] = len(x_train) / result.history[0]["seconds"]
+    return {"case": name, "prunable_weights": sum(p.numel() for p in prunable_parameters(model).values()),
+            "samples_per_second": rates}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--cases", default=",".join(CASES))
+    args = parser.parse_args()
+    rows = [measure(name, args.batch_size, args.steps) for name in args.cases.split(",")]
+    labels = ["plain", "+ augmentation", "+ masking", "pipeline loop"]
+    table = [(r["case"], *(f"{r['samples_per_second'][k]:,.0f}" if k in r["samples_per_second"] else "-"
+                           for k in labels),
+              f"{r['samples_per_second']['pipeline loop'] / r['samples_per_second']['plain']:.0%}") for r in rows]
+    print(text_table(("case", *labels, "pipeline / plain"), table))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "train_speed.json").write_text(json.dumps({
+        "command": f"python benchmarks/train_speed.py --steps {args.steps} --batch-size {args.batch_size}",
+        "machine": describe_machine(), "unit": "training samples per second", "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
