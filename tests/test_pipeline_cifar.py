@@ -98,3 +98,35 @@ def test_validate_cli_measures_cifar_accuracy_in_tflm(cifar_run) -> None:
     assert report["accuracy_samples"] == 100 and 0.0 <= report["accuracy"] <= 1.0
     assert report["arena_bytes"] == manifest["arena_bytes"]
     assert "manifest" in report["accuracy_note"]
+
+
+def _missing_class_folder(root: Path) -> Path:
+    from PIL import Image
+
+    for split in ("train", "test"):
+        (root / split / "airplane").mkdir(parents=True)  # nine classes missing
+        Image.new("RGB", (32, 32)).save(root / split / "airplane" / "0.png")
+    return root
+
+
+BAD_DATA = {
+    "not_an_archive": (lambda tmp: (tmp / "cifar.tar.gz").write_bytes(b"hello") and tmp / "cifar.tar.gz",
+                       "truncated or corrupt"),
+    "missing_classes": (lambda tmp: _missing_class_folder(tmp / "folder"), "missing"),
+    "official_bad_checksum": (lambda tmp: (tmp / "cifar-10-python.tar.gz").write_bytes(b"x" * 100)
+                              and tmp / "cifar-10-python.tar.gz", "MD5"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATA))
+def test_bad_cifar_data_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    monkeypatch.setenv("EDGE_GMP_CACHE", str(tmp_path / "cache"))
+    make, message = BAD_DATA[case]
+    source = make(tmp_path)
+    extra = ["--source", "official"] if case.startswith("official") else []
+    out = tmp_path / "run"
+    assert main(["--preset", "mobilenetv1-cifar10", "--data-path", str(source), *extra, "--out", str(out),
+                 "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
