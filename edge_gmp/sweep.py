@@ -127,8 +127,8 @@ def dense_model(base: RunConfig, data: PreparedData, seed: int, out: Path,
         source, epochs = "trained here", base.train.epochs
     test_accuracy, _ = evaluate(model, data.x_test, data.y_test)
     val_accuracy, _ = evaluate(model, data.x_val, data.y_val)
-    info = {"seed": seed, "source": source, "epochs": epochs, "test_accuracy": test_accuracy,
-            "val_accuracy": val_accuracy, "seconds": time.perf_counter() - started,
+    info = {"seed": seed, "source": source, "epochs": epochs, "machine": describe_machine(),
+            "test_accuracy": test_accuracy, "val_accuracy": val_accuracy, "seconds": time.perf_counter() - started,
             "macs": macs_report(model, data.x_test[:1])}
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with atomic_path(where / "model.pt", suffix=".pt") as tmp:
@@ -164,6 +164,7 @@ def run_cell(cell: Cell, base: RunConfig, data: PreparedData, dense_state: dict[
         "test_accuracy": accuracy, "dense_test_accuracy": dense_accuracy,
         "best_val_accuracy": max(h["val_accuracy"] for h in result.history if h["epoch"] == result.best_epoch),
         "best_epoch": result.best_epoch, "epochs": len(result.history), "train_seconds": seconds,
+        "machine": describe_machine(),
         "layers": layers, "collapsed_layers": [row["name"] for row in layers if row["kept"] == 0],
         "min_kept_fraction": min(row["kept"] / row["size"] for row in layers),
         "prunable_weights": prunable, "nonzero_prunable": nonzero,
@@ -191,23 +192,28 @@ def _check_same_sweep(out: Path, base: RunConfig) -> None:
 
 
 def run_sweep(base: RunConfig, cells: Sequence[Cell], out: Path, export: bool = False, progress: bool = True,
-              command: str = "", layer_sparsity: float | None = None,
-              report_dir: Path | None = None) -> dict[str, Any]:
+              command: str = "", layer_sparsity: float | None = None, report_dir: Path | None = None,
+              report_only: bool = False) -> dict[str, Any]:
     """Run (or resume) every cell into ``out``; write results.json, REPORT.md and the plots into ``report_dir``
-    (default ``out``); return the summary."""
+    (default ``out``); return the summary. ``report_only``: run nothing, report the cells finished so far."""
     log = print if progress else (lambda *_: None)
     _check_same_sweep(out, base)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.toml", dump_toml(base))
     data = prepare_data(base.data, seed=base.train.seed)
     log(f"{data.dataset} ({data.source}): {data.counts}; {len(cells)} cells into {out}")
-    dense = {seed: dense_model(base, data, seed, out, log) for seed in dict.fromkeys(c.seed for c in cells)}
-    results, failed = [], []
+    seeds = [s for s in dict.fromkeys(c.seed for c in cells)
+             if not report_only or (out / f"dense-seed{s}" / "dense.json").is_file()]
+    dense = {seed: dense_model(base, data, seed, out, log) for seed in seeds}
+    results, failed, not_run = [], [], []
     for i, cell in enumerate(cells, 1):
         done = out / "cells" / cell.id / "result.json"
         if done.is_file():
             results.append(json.loads(done.read_text()))
             log(f"[{i}/{len(cells)}] {cell.id}: done earlier")
+            continue
+        if report_only:
+            not_run.append(cell.id)
             continue
         state, info = dense[cell.seed]
         try:
@@ -221,10 +227,11 @@ def run_sweep(base: RunConfig, cells: Sequence[Cell], out: Path, export: bool = 
         results.append(record)
         log(f"[{i}/{len(cells)}] {cell.id}: test {record['test_accuracy']:.4f} (dense {info['test_accuracy']:.4f}), "
             f"{len(record['collapsed_layers'])} collapsed layers, {record['train_seconds']:.0f} s")
+    machines = dict.fromkeys(r.get("machine", describe_machine()) for r in [*results, *(i for _, i in dense.values())])
     summary = {"preset": base.name, "model": base.model_name, "dataset": data.dataset, "data_source": data.source,
-               "samples": data.counts, "command": command, "machine": describe_machine(),
+               "samples": data.counts, "command": command, "machine": "; ".join(machines) or describe_machine(),
                "config": base.to_dict(), "dense": [info for _, info in dense.values()], "cells": results,
-               "failed": failed, "layer_sparsity": layer_sparsity}
+               "failed": failed, "not_run": not_run, "layer_sparsity": layer_sparsity}
     report_dir = Path(report_dir or out)
     _write_json(report_dir / "results.json", summary)
     plots = write_plots(summary, report_dir)
@@ -266,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-dir", help="where results.json, REPORT.md and the plots go (default: --out)")
     parser.add_argument("--layer-sparsity", type=float,
                         help="sparsity of the per-layer plot and table (default: the highest in the grid)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: report the cells of this grid that have finished so far")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     add_config_arguments(parser, skip=("method", "sparsity", "schedule", "seed", "board", "min_accuracy"))
     return parser
@@ -282,10 +291,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.layer_sparsity is not None and args.layer_sparsity not in sparsities:
             raise ConfigError(f"--layer-sparsity {args.layer_sparsity} is not one of --sparsities {sparsities}")
         out = Path(args.out) if args.out else Path("runs") / f"sweep-{base.name}"
-        command = shlex.join(["python", "-m", "edge_gmp.sweep", *(sys.argv[1:] if argv is None else argv)])
+        given = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--report-only", "--quiet")]
+        command = shlex.join(["python", "-m", "edge_gmp.sweep", *given])
         summary = run_sweep(base, cells, out, export=args.export, progress=not args.quiet, command=command,
                             layer_sparsity=args.layer_sparsity,
-                            report_dir=Path(args.report_dir) if args.report_dir else None)
+                            report_dir=Path(args.report_dir) if args.report_dir else None,
+                            report_only=args.report_only)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

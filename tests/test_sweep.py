@@ -101,6 +101,15 @@ def test_sweep_runs_resumes_and_reports(tmp_path: Path, har, har_cache_dir: Path
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
         assert f"]({plot})" in report
 
+    # --report-only runs nothing: a wider grid reports its finished cells and lists the rest
+    wider = ["--methods", "gmp,gmp-nofloor,uniform,lamp", "--sparsities", "0.5,0.8,0.9", "--schedules", "gradual"]
+    assert main([*TINY, *wider, "--out", str(out), "--report-only"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    assert len(summary["cells"]) == 8 and len(summary["not_run"]) == 4
+    assert not (out / "cells" / "gmp-gradual-80-seed0").exists()
+    assert "## Not run yet (4 cells)" in (out / "REPORT.md").read_text()
+    assert "--report-only" not in summary["command"]
+
     # another base config in the same directory is refused
     assert main([*TINY, "--lr", "0.5", *grid]) == 2
     assert "different base config" in capsys.readouterr().err

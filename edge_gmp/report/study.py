@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,20 +123,23 @@ def _floor(prune: dict[str, Any]) -> str:
     return f"{prune['floor_count']} weights" if prune.get("floor_count") else f"{prune['floor_percent']} % of all"
 
 
-def accuracy_table(summary: dict[str, Any], value=lambda c: c["test_accuracy"]) -> str:
+def _method_by_sparsity(summary: dict[str, Any], value: Callable[[dict[str, Any]], float],
+                        cell_text: Callable[[Stat], str]) -> str:
+    """A table: one row per method x schedule, one column per sparsity, ``cell_text`` of ``value`` over seeds."""
     methods, schedules, sparsities = axes(summary)
-    dense = Stat(tuple(d["test_accuracy"] for d in summary["dense"])).mean
     stats = grid([{**c, "_v": value(c)} for c in summary["cells"]], "_v")
     rows = []
     for method in methods:
         for schedule in schedules:
-            row = [label(method, schedule)]
-            for s in sparsities:
-                stat = stats.get((method, schedule, s))
-                row.append("-" if stat is None else f"{stat.pct()} ({(stat.mean - dense) * 100:+.2f})")
-            rows.append(tuple(row))
-    return markdown_table(("method", *(f"{s:.0%}" if s * 100 == round(s * 100) else f"{s:.1%}"
-                                       for s in sparsities)), rows)
+            rows.append((label(method, schedule), *("-" if (method, schedule, s) not in stats
+                                                     else cell_text(stats[(method, schedule, s)]) for s in sparsities)))
+    return markdown_table(("method", *(f"{s:.1%}" for s in sparsities)), rows)
+
+
+def accuracy_table(summary: dict[str, Any]) -> str:
+    dense = Stat(tuple(d["test_accuracy"] for d in summary["dense"])).mean
+    return _method_by_sparsity(summary, lambda c: c["test_accuracy"],
+                               lambda stat: f"{stat.pct()} ({(stat.mean - dense) * 100:+.2f})")
 
 
 def comparison_lines(summary: dict[str, Any]) -> list[str]:
@@ -178,18 +181,9 @@ def collapse_table(summary: dict[str, Any]) -> str:
 
 
 def macs_table(summary: dict[str, Any]) -> str:
-    methods, schedules, sparsities = axes(summary)
     dense_macs = summary["dense"][0]["macs"]["dense"]
-    stats = grid([{**c, "_m": c["macs"]["effective"]} for c in summary["cells"]], "_m")
-    rows = []
-    for method in methods:
-        for schedule in schedules:
-            row = [label(method, schedule)]
-            for s in sparsities:
-                stat = stats.get((method, schedule, s))
-                row.append("-" if stat is None else f"{stat.mean:,.0f} ({stat.mean / dense_macs:.1%})")
-            rows.append(tuple(row))
-    return markdown_table(("method", *(f"{s:.1%}" for s in sparsities)), rows)
+    return _method_by_sparsity(summary, lambda c: c["macs"]["effective"],
+                               lambda stat: f"{stat.mean:,.0f} ({stat.mean / dense_macs:.1%})")
 
 
 def export_table(summary: dict[str, Any]) -> str | None:
@@ -267,4 +261,6 @@ def study_report(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:
         lines += ["", "![accuracy against size](accuracy_vs_size.png)"]
     if summary["failed"]:
         lines += ["", "## Failed cells", *(f"- `{f['id']}`: {f['error']}" for f in summary["failed"])]
+    if summary.get("not_run"):
+        lines += ["", f"## Not run yet ({len(summary['not_run'])} cells)", ", ".join(summary["not_run"])]
     return "\n".join(lines) + "\n"
