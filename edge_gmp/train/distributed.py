@@ -101,6 +101,20 @@ def wrap(model: nn.Module, ranks: Ranks, device: torch.device | None = None) -> 
     return nn.parallel.DistributedDataParallel(model)
 
 
+def average_buffers(model: nn.Module) -> None:
+    """Average floating-point buffers (BatchNorm running statistics) over ranks. Each rank updates them from its
+    own shard in every training forward, so without this the ranks would validate, select and save different
+    models."""
+    if not current().distributed:
+        return
+    world = dist.get_world_size()
+    with torch.no_grad():
+        for buffer in model.buffers():
+            if buffer.is_floating_point():
+                dist.all_reduce(buffer)
+                buffer.div_(world)
+
+
 def check_in_sync(model: nn.Module, masks: dict[str, Tensor]) -> None:
     """Raise if any rank's weights or masks differ from rank 0's (a fingerprint per tensor)."""
     ranks = current()

@@ -196,6 +196,7 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
             correct += int((logits.argmax(1) == y_train[idx]).sum())
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
         seen, loss_sum, correct = distributed.all_sum([seen, loss_sum, correct])  # over ranks
+        distributed.average_buffers(model)
         val_accuracy, val_loss = evaluate(model, *val_data)
         record = {"epoch": epoch + 1, "phase": phase, "lr": lr, "sparsity": masking.sparsity,
                   "train_loss": loss_sum / seen, "train_accuracy": correct / seen,

@@ -44,3 +44,24 @@ def test_two_processes_match_one(tmp_path: Path, har, har_cache_dir: Path) -> No
         assert torch.allclose(value, b["state_dict"][key], atol=1e-5), key
     assert all(torch.equal(a["masks"][k], b["masks"][k]) for k in a["masks"])
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+
+
+@pytest.mark.slow
+def test_mobilenet_with_augmentation_stays_in_sync_across_ranks(tmp_path: Path) -> None:
+    """BatchNorm and batch augmentation under DDP: every rank ends with rank 0's weights and masks (the run
+    checks a fingerprint per tensor and fails otherwise); only rank 0 writes."""
+    archive = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
+    if not archive.is_file():
+        pytest.skip(f"CIFAR-10 archive not found at {archive}")
+    env = {**os.environ, "EDGE_GMP_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    argv = ["--preset", "mobilenetv1-cifar10", "--data-path", str(archive), "--no-export", "--epochs", "1",
+            "--prune-epochs", "1", "--finetune-epochs", "1", "--set", "data.train_limit=256", "--set",
+            "data.val_images=64", "--set", "data.test_limit=64", "--set", "prune.frequency=1", "--quiet"]
+    run = subprocess.run([*torchrun, "-m", "edge_gmp.pipeline", *argv, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    state = torch.load(tmp_path / "two" / "model.pt", weights_only=True)
+    total = sum(m.numel() for m in state["masks"].values())
+    assert total - sum(int(m.sum()) for m in state["masks"].values()) == round(0.9 * total)
+    assert not list((tmp_path / "two").glob(".*tmp*"))
