@@ -52,10 +52,30 @@ def _row(width: float, sparsity: float, float_accuracy: float, export: dict[str,
 def _cells(r: dict[str, Any]) -> tuple[Any, ...]:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{v:.2%}"
-    return (r["width"], f"{r['sparsity']:.0%}", pct(r["float_accuracy"]), pct(r["int8_tflm_accuracy"]),
+    return (f"{r['width']:g}", f"{r['sparsity']:.0%}", pct(r["float_accuracy"]), pct(r["int8_tflm_accuracy"]),
             pct(r["int8_litert_accuracy"]), r["int8_bytes"], r["gzip_bytes"], r["sparse_encoded_bytes"],
             r["info_limit_bytes"], r["arena_bytes"], f"{r['macs']:,} ({r['macs'] / r['dense_macs']:.0%})",
             "; ".join(r["problems"]) or "ok")
+
+
+def write_markdown(runs: list[dict[str, Any]]) -> None:
+    md = ["# MobileNet-V1 on CIFAR-10: dense and Global MP with floors, down to TFLite Micro", ""]
+    for run in runs:
+        prune = run["recipe"]["prune"]
+        source = run["dense"]["source"]
+        dense = (f"the dense state saved by a run of the preset ({source})" if source != "trained here"
+                 else "trained here with the preset's recipe")
+        md += [f"## width {run['width']:g}", "",
+               f"`{run['command']}` on {run['machine']} ({run['wall_seconds'] / 60:.0f} min). Dense model: {dense}. "
+               f"Each pruned row: gradual Global MP with floors ({prune['floor_percent']} %), "
+               f"{prune['prune_epochs']} pruning + {prune['finetune_epochs']} fine-tuning epochs from the dense "
+               "weights. Accuracies on all 10,000 test images (the JPEG copy in ../shared: absolute figures are "
+               "not comparable with papers on the PNG originals); int8 = full-integer flatbuffer, what TFLite "
+               "Micro runs; sparse-encoded = TFLite's sparsity format of it (TFLite Micro cannot run it); info "
+               "limit = int8 non-zeros + positions at the entropy bound; arena = smallest TFLite Micro arena, "
+               "64-bit host; MACs per image, counting non-zero weights.", "",
+               markdown_table(HEADERS, [_cells(r) for r in run["rows"]]), ""]
+    (RESULTS / "mobilenet_cifar10.md").write_text("\n".join(md))
 
 
 def main() -> int:
@@ -105,20 +125,7 @@ def main() -> int:
     runs.sort(key=lambda r: r["width"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
-    md = ["# MobileNet-V1 on CIFAR-10: dense and Global MP with floors, down to TFLite Micro", ""]
-    for run in runs:
-        prune = run["recipe"]["prune"]
-        md += [f"## width {run['width']}", "",
-               f"`{run['command']}` on {run['machine']} ({run['wall_seconds'] / 60:.0f} min). Dense model: "
-               f"{run['dense']['source']}. Each pruned row: gradual Global MP with floors ({prune['floor_percent']} "
-               f"%), {prune['prune_epochs']} pruning + {prune['finetune_epochs']} fine-tuning epochs from the dense "
-               "weights. Accuracies on all 10,000 test images (the JPEG copy in ../shared: absolute figures are "
-               "not comparable with papers on the PNG originals); int8 = full-integer flatbuffer, what TFLite "
-               "Micro runs; sparse-encoded = TFLite's sparsity format of it (TFLite Micro cannot run it); info "
-               "limit = int8 non-zeros + positions at the entropy bound; arena = smallest TFLite Micro arena, "
-               "64-bit host; MACs per image, counting non-zero weights.", "",
-               markdown_table(HEADERS, [_cells(r) for r in run["rows"]]), ""]
-    (RESULTS / "mobilenet_cifar10.md").write_text("\n".join(md))
+    write_markdown(runs)
     return 0
 
 

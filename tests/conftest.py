@@ -1,4 +1,5 @@
-"""Session fixtures shared by every test folder: one HAR-2 reconstruction in a private cache."""
+"""Session fixtures shared by every test folder: one HAR-2 reconstruction and one decoded CIFAR-10 (the offline
+JPEG copy in ../shared), each in a private cache that subprocesses reach through EDGE_GMP_CACHE."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_gmp.data import HarData, load_har2
+from edge_gmp.data import HarData, load_cifar10, load_har2
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +19,22 @@ def har_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def har(har_cache_dir: Path) -> HarData:
     """HAR-2 rebuilt from the HAPT recordings (the default offline source), built once."""
     return load_har2(source="hapt", cache_dir=har_cache_dir)
+
+
+# every checkout and CI run has ../shared beside the project root
+SHARED_CIFAR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def cifar_archive() -> Path:
+    if not SHARED_CIFAR.is_file():
+        pytest.skip(f"CIFAR-10 archive not found at {SHARED_CIFAR}")
+    return SHARED_CIFAR
+
+
+@pytest.fixture(scope="session")
+def cifar_cache_dir(cifar_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache holding the decoded archive (decoded once per test session)."""
+    cache_dir = tmp_path_factory.mktemp("cifar_cache")
+    load_cifar10("folder", cifar_archive, cache_dir=cache_dir)
+    return cache_dir

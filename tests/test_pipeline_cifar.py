@@ -21,11 +21,9 @@ TINY = ["--preset", "mobilenetv1-cifar10", "--epochs", "1", "--prune-epochs", "1
 
 
 @pytest.fixture(scope="module")
-def cifar_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, Path, str]:
-    if not SHARED_ARCHIVE.is_file():
-        pytest.skip(f"CIFAR-10 archive not found at {SHARED_ARCHIVE}")
+def cifar_run(tmp_path_factory: pytest.TempPathFactory, cifar_cache_dir: Path) -> tuple[int, Path, str]:
     root = tmp_path_factory.mktemp("cifar_pipeline")
-    env = {**os.environ, "EDGE_GMP_CACHE": str(root / "cache")}
+    env = {**os.environ, "EDGE_GMP_CACHE": str(cifar_cache_dir)}
     out = root / "run"
     proc = subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", *TINY, "--data-path", str(SHARED_ARCHIVE),
                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=1800)
@@ -84,11 +82,11 @@ def test_unknown_width_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 @pytest.mark.slow
-def test_validate_cli_measures_cifar_accuracy_in_tflm(cifar_run) -> None:
+def test_validate_cli_measures_cifar_accuracy_in_tflm(cifar_run, cifar_cache_dir: Path) -> None:
     _, out, _ = cifar_run
     deliverable = out / "export" / "mobilenetv1-cifar10"
     manifest = json.loads((deliverable / "manifest.json").read_text())
-    env = {**os.environ, "EDGE_GMP_CACHE": str(out.parent / "cache")}
+    env = {**os.environ, "EDGE_GMP_CACHE": str(cifar_cache_dir)}
     proc = subprocess.run([sys.executable, "-m", "edge_gmp.validate", str(deliverable / manifest["files"]["tflite"]),
                            "--device", "stm32f746-disco", "--dataset", "cifar10", "--data-path", str(SHARED_ARCHIVE),
                            "--limit", "100", "--min-accuracy", "0.0", "--json"],

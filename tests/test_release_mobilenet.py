@@ -19,7 +19,6 @@ from edge_gmp.verify import evaluate_classifier, measure_arena, open_session
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "models" / "mobilenet_v1"
 EXPORT_DIR = ROOT / "export" / "mobilenetv1-cifar10"
-SHARED_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +32,9 @@ def manifest() -> dict:
 
 
 @pytest.fixture(scope="module")
-def test_images(manifest: dict, tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray]:
+def test_images(manifest: dict, cifar_archive: Path, cifar_cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """All test images, normalised with the manifest's statistics, NCHW (the model's own layout)."""
-    if not SHARED_ARCHIVE.is_file():
-        pytest.skip(f"CIFAR-10 archive not found at {SHARED_ARCHIVE}")
-    data = load_cifar10("folder", SHARED_ARCHIVE, cache_dir=tmp_path_factory.mktemp("cifar_cache"))
+    data = load_cifar10("folder", cifar_archive, cache_dir=cifar_cache_dir)
     x = ImageNormalizer.from_dict(manifest["normalization"]).apply(data.x_test)
     return np.asarray(x, np.float32), np.asarray(data.y_test)
 

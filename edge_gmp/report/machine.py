@@ -20,5 +20,6 @@ def cpu_model() -> str:
 def describe_machine() -> str:
     import torch
 
-    return (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch "
-            f"threads, Python {platform.python_version()}, torch {torch.__version__}")
+    threads = torch.get_num_threads()
+    return (f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} CPU cores, {threads} torch "
+            f"thread{'' if threads == 1 else 's'}, Python {platform.python_version()}, torch {torch.__version__}")

@@ -156,13 +156,13 @@ def comparison_lines(summary: dict[str, Any]) -> list[str]:
             if ours is None:
                 continue
             others = [(ours.mean - stats[(m, schedule, s)].mean) * 100 for m in methods
-                      if m != "gmp" and (m, schedule, s) in stats]
+                      if m not in ("gmp", "gmp-nofloor") and (m, schedule, s) in stats]
             rows.append((schedule, f"{s:.1%}", f"{(ours.mean - dense) * 100:+.2f}",
                          *(f"{(ours.mean - stats[(m, schedule, s)].mean) * 100:+.2f}"
                            if (m, schedule, s) in stats else "-" for m in methods if m != "gmp"),
                          f"{min(others):+.2f}" if others else "-"))
     headers = ("schedule", "sparsity", "vs dense", *(f"vs {label(m)}" for m in methods if m != "gmp"),
-               "vs best other")
+               "vs best baseline")
     return [markdown_table(headers, rows)]
 
 
@@ -228,7 +228,8 @@ def study_report(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:
     if comparison:
         lines += ["", "## Global MP with floors against the others",
                   "Points of test accuracy that Global MP + floors is above (+) or below (−) each rule, same "
-                  "schedule and sparsity (means over seeds).", "", *comparison]
+                  "schedule and sparsity (means over seeds); the last column against the best of the other rules "
+                  "(uniform, random, LAMP), whichever that is.", "", *comparison]
     lines += ["", "## Layer collapse",
               "A layer has collapsed when it keeps no weight at all (its output is then constant). Shown: every "
               "cell at the highest sparsity and any cell with a collapsed layer; the last columns name the layer "

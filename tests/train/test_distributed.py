@@ -47,13 +47,12 @@ def test_two_processes_match_one(tmp_path: Path, har, har_cache_dir: Path) -> No
 
 
 @pytest.mark.slow
-def test_mobilenet_with_augmentation_stays_in_sync_across_ranks(tmp_path: Path) -> None:
+def test_mobilenet_with_augmentation_stays_in_sync_across_ranks(tmp_path: Path, cifar_archive: Path,
+                                                               cifar_cache_dir: Path) -> None:
     """BatchNorm and batch augmentation under DDP: every rank ends with rank 0's weights and masks (the run
     checks a fingerprint per tensor and fails otherwise); only rank 0 writes."""
-    archive = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
-    if not archive.is_file():
-        pytest.skip(f"CIFAR-10 archive not found at {archive}")
-    env = {**os.environ, "EDGE_GMP_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    archive = cifar_archive
+    env = {**os.environ, "EDGE_GMP_CACHE": str(cifar_cache_dir), "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     argv = ["--preset", "mobilenetv1-cifar10", "--data-path", str(archive), "--no-export", "--epochs", "1",
             "--prune-epochs", "1", "--finetune-epochs", "1", "--set", "data.train_limit=256", "--set",
