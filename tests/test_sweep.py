@@ -128,3 +128,22 @@ def test_report_marks_collapsed_layers() -> None:
     report = study_report(summary)
     assert "| Global MP, no floor (gradual) | 99.0% | 0 | 1 | features.0.weight | features.0.weight: 0/200 |" in report
     assert Stat((0.5, 0.7)).pct() == "60.00% ± 10.00%" and Stat((0.5,)).pct() == "50.00%"
+
+
+@pytest.mark.slow
+def test_sweep_export_measures_each_cells_device_artifact(tmp_path: Path, har, har_cache_dir: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGE_GMP_CACHE", str(har_cache_dir))
+    out = tmp_path / "sweep"
+    assert main([*TINY, "--methods", "gmp", "--sparsities", "0.8", "--schedules", "gradual", "--export",
+                 "--out", str(out)]) == 0
+    (cell,) = json.loads((out / "results.json").read_text())["cells"]
+    export = cell["export"]
+    int8 = out / "cells" / cell["id"] / "artifacts" / "fastgrnn_step_int8.tflite"
+    assert export["bytes"] == int8.stat().st_size and export["artifact"] == "tflite step int8"
+    assert set(export["accuracy"]) == {"litert", "tflm"} and export["problems"] == []
+    assert export["accuracy"]["tflm"] >= cell["test_accuracy"] - 0.01  # int8 within a point of float
+    assert export["arena_bytes"] > 0 and export["sparse_encoded_bytes"] > 0
+    assert "DENSIFY" in export["sparse_encoded_note"]
+    report = (out / "REPORT.md").read_text()
+    assert "int8 bytes (what TFLM runs)" in report and f"{export['bytes']:,}" in report
