@@ -1,0 +1,167 @@
+"""The pruning study's cells: the grid of mask rules x schedules x sparsities x seeds, the dense model each
+seed starts from, and one cell run (prune + fine-tune from the dense weights, evaluate, optionally export)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edge_gmp.atomic import atomic_path, write_text_atomic
+from edge_gmp.config import RunConfig
+from edge_gmp.data.prepare import PreparedData
+from edge_gmp.deployment import measure_device_artifact
+from edge_gmp.errors import ConfigError
+from edge_gmp.export import information_limit_bits
+from edge_gmp.models import create_model
+from edge_gmp.models.macs import macs_report
+from edge_gmp.prune import check_feasible, overall_sparsity, prunable_parameters
+from edge_gmp.report.machine import describe_machine
+from edge_gmp.train import evaluate, load_dense_weights, load_into, predict, train
+from edge_gmp.train.loop import CHECKPOINT
+
+# Sweep method -> prune config values. Random and LAMP run as published (no floor).
+METHOD_VARIANTS: dict[str, dict[str, Any]] = {
+    "gmp": {"method": "gmp"},
+    "gmp-nofloor": {"method": "gmp", "floor_percent": 0.0, "floor_count": None},
+    "uniform": {"method": "uniform"},
+    "random": {"method": "random", "floor_percent": 0.0, "floor_count": None},
+    "lamp": {"method": "lamp", "floor_percent": 0.0, "floor_count": None},
+}
+SCHEDULES = ("gradual", "oneshot")
+DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    schedule: str
+    sparsity: float
+    seed: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.method}-{self.schedule}-{self.sparsity * 100:g}-seed{self.seed}"
+
+    def configure(self, base: RunConfig) -> RunConfig:
+        prune = dataclasses.replace(base.prune, sparsity=self.sparsity, schedule=self.schedule,
+                                    **METHOD_VARIANTS[self.method])
+        return dataclasses.replace(base, prune=prune, train=dataclasses.replace(base.train, seed=self.seed))
+
+
+def plan(base: RunConfig, methods: Sequence[str], schedules: Sequence[str], sparsities: Sequence[float],
+         seeds: Sequence[int]) -> list[Cell]:
+    """Every cell of the grid, each checked (method, schedule, floor feasibility) before anything runs."""
+    unknown = [m for m in methods if m not in METHOD_VARIANTS] + [s for s in schedules if s not in SCHEDULES]
+    if unknown:
+        raise ConfigError(f"unknown method/schedule {', '.join(unknown)}; methods: {', '.join(METHOD_VARIANTS)}; "
+                          f"schedules: {', '.join(SCHEDULES)}")
+    if not (methods and schedules and sparsities and seeds):
+        raise ConfigError("the grid is empty: give at least one method, schedule, sparsity and seed")
+    model = create_model(base.model_name, base.model)
+    sizes = {n: p.numel() for n, p in prunable_parameters(model, base.prune.include, base.prune.exclude).items()}
+    cells, problems = [], []
+    for seed in seeds:
+        for method in methods:
+            for schedule in schedules:
+                for sparsity in sparsities:
+                    cell = Cell(method, schedule, float(sparsity), int(seed))
+                    try:
+                        check_feasible(sizes, cell.sparsity, cell.configure(base).prune.floor)
+                    except ConfigError as exc:
+                        problems.append(f"{method} at {cell.sparsity}: {exc}")
+                    cells.append(cell)
+    if problems:
+        raise ConfigError("infeasible cells (lower --sparsities or --set prune.floor_percent=...):\n  "
+                          + "\n  ".join(dict.fromkeys(problems)))
+    return cells
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_text_atomic(path, json.dumps(value, indent=2, default=str) + "\n")
+
+
+def dense_model(base: RunConfig, data: PreparedData, seed: int, out: Path,
+                log: Callable[..., None]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The seed's dense weights (trained once into ``out/dense-seed<seed>``, or ``train.init_from``) and
+    their accuracy."""
+    where = out / f"dense-seed{seed}"
+    if (where / "dense.json").is_file() and (where / "model.pt").is_file():
+        return torch.load(where / "model.pt", weights_only=True), json.loads((where / "dense.json").read_text())
+    model = create_model(base.model_name, base.model)
+    started = time.perf_counter()
+    if base.train.init_from is not None:
+        load_into(model, load_dense_weights(base.train.init_from), base.train.init_from)
+        source, epochs = base.train.init_from, 0
+    else:
+        log(f"dense model, seed {seed}: {base.train.epochs} epochs")
+        no_pruning = dataclasses.replace(base.prune, sparsity=0.0, schedule="oneshot", prune_epochs=0,
+                                         finetune_epochs=0)
+        where.mkdir(parents=True, exist_ok=True)
+        model = train(model, (data.x_train, data.y_train), (data.x_val, data.y_val),
+                      dataclasses.replace(base.train, seed=seed), no_pruning, where,
+                      resume=(where / CHECKPOINT).is_file(), progress=False, augment=data.augment).model
+        source, epochs = "trained here", base.train.epochs
+    test_accuracy, _ = evaluate(model, data.x_test, data.y_test)
+    val_accuracy, _ = evaluate(model, data.x_val, data.y_val)
+    info = {"seed": seed, "source": source, "epochs": epochs, "machine": describe_machine(),
+            "test_accuracy": test_accuracy, "val_accuracy": val_accuracy, "seconds": time.perf_counter() - started,
+            "macs": macs_report(model, data.x_test[:1])}
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with atomic_path(where / "model.pt", suffix=".pt") as tmp:
+        torch.save(state, tmp)
+    write_json(where / "dense.json", info)
+    (where / CHECKPOINT).unlink(missing_ok=True)
+    log(f"dense model, seed {seed}: test accuracy {test_accuracy:.4f}")
+    return state, info
+
+
+def run_cell(cell: Cell, base: RunConfig, data: PreparedData, dense_state: dict[str, torch.Tensor],
+             dense_accuracy: float, out: Path, export: bool = False) -> dict[str, Any]:
+    """Prune + fine-tune one cell from the dense weights; its result (also written as ``result.json``)."""
+    config = cell.configure(base)
+    where = out / "cells" / cell.id
+    where.mkdir(parents=True, exist_ok=True)
+    model = create_model(config.model_name, config.model)
+    load_into(model, dense_state, "the sweep's dense model")
+    started = time.perf_counter()
+    result = train(model, (data.x_train, data.y_train), (data.x_val, data.y_val), config.train, config.prune,
+                   where, resume=(where / CHECKPOINT).is_file(), progress=False, augment=data.augment,
+                   pretrained=True)
+    seconds = time.perf_counter() - started
+    logits = predict(result.model, data.x_test)
+    accuracy = int((logits.argmax(1) == data.y_test).sum()) / len(data.y_test)
+    layers = [{"name": n, "size": m.numel(), "kept": int(m.sum())} for n, m in result.masks.items()]
+    prunable = sum(row["size"] for row in layers)
+    nonzero = sum(row["kept"] for row in layers)
+    record: dict[str, Any] = {
+        **dataclasses.asdict(cell), "id": cell.id, "pruning_method": config.prune.method,
+        "floor_per_layer": config.prune.floor.weights_per_layer(prunable),
+        "achieved_sparsity": overall_sparsity(result.masks),
+        "test_accuracy": accuracy, "dense_test_accuracy": dense_accuracy,
+        "best_val_accuracy": max(h["val_accuracy"] for h in result.history if h["epoch"] == result.best_epoch),
+        "best_epoch": result.best_epoch, "epochs": len(result.history), "train_seconds": seconds,
+        "machine": describe_machine(),
+        "layers": layers, "collapsed_layers": [row["name"] for row in layers if row["kept"] == 0],
+        "min_kept_fraction": min(row["kept"] / row["size"] for row in layers),
+        "prunable_weights": prunable, "nonzero_prunable": nonzero,
+        "info_limit_int8_bytes": round(information_limit_bits(nonzero, prunable, 8) / 8),
+        "macs": macs_report(result.model, data.x_test[:1]),
+    }
+    if export:
+        record["export"] = measure_device_artifact(
+            result.model, config.export, where / "artifacts", data.x_train.numpy(), data.x_test.numpy(),
+            data.y_test.numpy(), logits.numpy(), accuracy, prunable, seed=cell.seed)
+    with atomic_path(where / "model.pt", suffix=".pt") as tmp:
+        torch.save({"model_name": config.model_name, "model_config": config.to_dict()["model"],
+                    "state_dict": result.model.state_dict(), "masks": result.masks,
+                    "normalization": data.normalization}, tmp)
+    write_json(where / "result.json", record)  # written last: marks the cell finished
+    (where / CHECKPOINT).unlink(missing_ok=True)
+    return record
