@@ -95,12 +95,29 @@ def _floor_text(prune: dict[str, Any]) -> str:
     return f"Minimum-Threshold floor {floor} per layer"
 
 
+def _macs_text(macs: dict[str, Any]) -> str:
+    text = (f"Multiply-accumulates {macs.get('unit', 'per sample')}: {macs['effective']:,} counting non-zero weights "
+            f"of {macs['dense']:,} dense ({macs['ratio']:.1%})")
+    if "per_step" in macs:
+        step = macs["per_step"]
+        text += f"; per time step (the cell): {step['effective']:,} of {step['dense']:,}"
+    return text + ". Biases, normalisation and activations are not counted."
+
+
 def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) -> str:
     """Markdown model card: data, recipe, sparsity, accuracy per runtime, sizes, arena, reproduction."""
     prune, train = config["prune"], config["train"]
     model = {k: v for k, v in config["model"].items() if k != "name"}
-    layers = markdown_table(("layer", "size", "kept", "sparsity"),
-                            [(r["name"], r["size"], r["kept"], f"{r['sparsity']:.2%}") for r in metrics["layers"]])
+    macs = (metrics.get("macs_per_sample") or {}).get("pruned_model")
+    layer_macs = {row["name"]: row for row in macs["layers"]} if macs else {}
+
+    def macs_of(weight: str) -> str:
+        row = layer_macs.get(weight) or layer_macs.get(weight.removesuffix(".weight"))
+        return "-" if row is None else f"{row['effective']:,} / {row['dense']:,}"
+
+    layers = markdown_table(("layer", "size", "kept", "sparsity", "MACs effective / dense"),
+                            [(r["name"], r["size"], r["kept"], f"{r['sparsity']:.2%}", macs_of(r["name"]))
+                             for r in metrics["layers"]])
     dataset = DATASET_NAMES.get(metrics["dataset"], metrics["dataset"])
     lines = [
         f"# {metrics['model']} on {dataset} — {metrics['sparsity']:.1%} sparse "
@@ -121,6 +138,8 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         "## Sparsity",
         f"{metrics['nonzero_parameters']:,} non-zero of {metrics['parameters']:,} parameters; "
         f"{metrics['sparsity']:.2%} of the {metrics['prunable_parameters']:,} prunable weights are zero.",
+        "",
+        *([_macs_text(macs)] if macs else []),
         "",
         layers,
         "",
