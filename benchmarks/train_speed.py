@@ -1,13 +1,14 @@
 """Training throughput: what the pipeline's loop costs over a plain PyTorch loop on the same model and data.
 
-    python benchmarks/train_speed.py [--steps 40] [--batch-size 128]
+    python benchmarks/train_speed.py [--steps 40] [--batch-size 128] [--repeats 3]
 
 For MobileNet-V1 (width 0.25, 0.5) on 32x32 images and FastGRNN (hidden 64) on 128x9 windows, in one process:
 - plain: index a batch from the in-memory tensor, forward, backward, SGD/Adam step (the floor);
 - + augmentation: the pipeline's batched random crop + flip (images only);
 - + masking: Global MP masks at 90 % held the pipeline's way (gradients, weights and optimizer state masked);
 - pipeline: ``edge_gmp.train.train`` itself for the same number of steps (pruning phase, validation excluded).
-Prints images (windows) per second and writes benchmarks/results/train_speed.json.
+Each figure is the median of --repeats timings. Prints images (windows) per second and writes
+benchmarks/results/train_speed.json.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -60,7 +62,7 @@ def _steps_per_second(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
     return steps / (time.perf_counter() - started)
 
 
-def measure(name: str, batch: int, steps: int) -> dict:
+def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
     model_name, params, shape, classes, optimizer = CASES[name]
     images = len(shape) == 3
     cfg = TrainConfig(epochs=1, batch_size=batch, lr=0.01, optimizer=optimizer, seed=0)
@@ -71,22 +73,28 @@ def measure(name: str, batch: int, steps: int) -> dict:
                                    ("+ masking", images, True)):
         if label == "+ augmentation" and not images:
             continue
-        torch.manual_seed(0)
-        model = create_model(model_name, **params)
-        masking = None
-        if masked:
-            masking = MaskedTraining(model, OneShot(0.9, 0), PruneConfig().floor)
-            masking.update(0)
-        rates[label] = _steps_per_second(model, x, y, batch, steps, cfg, augment, masking) * batch
+        timings = []
+        for _ in range(repeats):
+            torch.manual_seed(0)
+            model = create_model(model_name, **params)
+            masking = None
+            if masked:
+                masking = MaskedTraining(model, OneShot(0.9, 0), PruneConfig().floor)
+                masking.update(0)
+            timings.append(_steps_per_second(model, x, y, batch, steps, cfg, augment, masking) * batch)
+        rates[label] = statistics.median(timings)
     # the pipeline's own loop: one epoch of `steps` steps in the pruning phase (validation set of one batch)
-    torch.manual_seed(0)
-    model = create_model(model_name, **params)
     prune = dataclasses.replace(PruneConfig(), sparsity=0.9, schedule="oneshot", prune_epochs=1, finetune_epochs=0)
     x_train, y_train = x[:batch * steps], y[:batch * steps]
-    with tempfile.TemporaryDirectory() as run_dir:
-        result = train(model, (x_train, y_train), (x[:batch], y[:batch]), cfg, prune, Path(run_dir), progress=False,
-                       augment=augment_batch if images else None, pretrained=True)
-    rates["pipeline loop"] = len(x_train) / result.history[0]["seconds"]
+    timings = []
+    for _ in range(repeats):
+        torch.manual_seed(0)
+        model = create_model(model_name, **params)
+        with tempfile.TemporaryDirectory() as run_dir:
+            result = train(model, (x_train, y_train), (x[:batch], y[:batch]), cfg, prune, Path(run_dir),
+                           progress=False, augment=augment_batch if images else None, pretrained=True)
+        timings.append(len(x_train) / result.history[0]["seconds"])
+    rates["pipeline loop"] = statistics.median(timings)
     return {"case": name, "prunable_weights": sum(p.numel() for p in prunable_parameters(model).values()),
             "samples_per_second": rates}
 
@@ -95,9 +103,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default=",".join(CASES))
     args = parser.parse_args()
-    rows = [measure(name, args.batch_size, args.steps) for name in args.cases.split(",")]
+    rows = [measure(name, args.batch_size, args.steps, args.repeats) for name in args.cases.split(",")]
     labels = ["plain", "+ augmentation", "+ masking", "pipeline loop"]
     table = [(r["case"], *(f"{r['samples_per_second'][k]:,.0f}" if k in r["samples_per_second"] else "-"
                            for k in labels),
@@ -105,7 +114,8 @@ def main() -> None:
     print(text_table(("case", *labels, "pipeline / plain"), table))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "train_speed.json").write_text(json.dumps({
-        "command": f"python benchmarks/train_speed.py --steps {args.steps} --batch-size {args.batch_size}",
+        "command": f"python benchmarks/train_speed.py --steps {args.steps} --batch-size {args.batch_size} "
+                   f"--repeats {args.repeats}",
         "machine": describe_machine(), "unit": "training samples per second", "rows": rows}, indent=2) + "\n")
 
 
