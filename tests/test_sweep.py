@@ -118,7 +118,7 @@ def test_sweep_runs_resumes_and_reports(tmp_path: Path, har, har_cache_dir: Path
 def test_report_marks_collapsed_layers() -> None:
     layer = {"name": "features.0.weight", "size": 200, "kept": 0}
     cell = {"method": "gmp-nofloor", "schedule": "gradual", "sparsity": 0.99, "seed": 0, "test_accuracy": 0.1,
-            "layers": [layer, {"name": "classifier.weight", "size": 100, "kept": 3}],
+            "dense_test_accuracy": 0.9, "layers": [layer, {"name": "classifier.weight", "size": 100, "kept": 3}],
             "collapsed_layers": ["features.0.weight"], "macs": {"effective": 10, "dense": 100}}
     summary = {"model": "mobilenet_v1", "dataset": "cifar10", "preset": "p", "command": "c", "machine": "m",
                "data_source": "folder", "samples": {"train": 1, "val": 1, "test": 1}, "failed": [],
@@ -126,8 +126,27 @@ def test_report_marks_collapsed_layers() -> None:
                "dense": [{"seed": 0, "test_accuracy": 0.9, "source": "trained here",
                           "macs": {"dense": 100, "effective": 100, "unit": "per sample"}}]}
     report = study_report(summary)
+    assert "| Global MP, no floor (gradual) | 10.00% (-80.00) |" in report
     assert "| Global MP, no floor (gradual) | 99.0% | 0 | 1 | features.0.weight | features.0.weight: 0/200 |" in report
     assert Stat((0.5, 0.7)).pct() == "60.00% ± 10.00%" and Stat((0.5,)).pct() == "50.00%"
+
+
+def test_report_compares_each_cell_with_the_dense_model_of_its_seed() -> None:
+    layers = [{"name": "W", "size": 100, "kept": 10}]
+    dense = {0: 0.90, 1: 0.80}
+    cells = [{"method": "gmp", "schedule": "gradual", "sparsity": s, "seed": seed, "test_accuracy": accuracy,
+              "dense_test_accuracy": dense[seed], "layers": layers, "collapsed_layers": [],
+              "macs": {"effective": 10, "dense": 100}}
+             for s, seed, accuracy in ((0.9, 0, 0.88), (0.9, 1, 0.79), (0.99, 0, 0.70))]
+    summary = {"model": "fastgrnn", "dataset": "har2", "preset": "p", "command": "c", "machine": "m",
+               "data_source": "hapt", "samples": {"train": 1, "val": 1, "test": 1}, "failed": [],
+               "config": load_config("fastgrnn-har2").to_dict(), "cells": cells,
+               "dense": [{"seed": k, "test_accuracy": v, "source": "trained here",
+                          "macs": {"dense": 100, "effective": 100, "unit": "per sample"}} for k, v in dense.items()]}
+    report = study_report(summary)
+    # 90 %: seeds 0 and 1 lose 2 and 1 points; 99 %, run on seed 0 only: 20 points below seed 0's dense model
+    assert "| Global MP + floors (gradual) | 83.50% ± 4.50% (-1.50) | 70.00% (-20.00) |" in report
+    assert "| gradual | 99.0% | -20.00 |" in report
 
 
 @pytest.mark.slow
