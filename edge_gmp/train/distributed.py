@@ -62,9 +62,16 @@ def current() -> Ranks:
     return Ranks()
 
 
-def shutdown() -> None:
+def shutdown(synchronize: bool = True) -> None:
+    """Leave the process group. With ``synchronize`` every rank first waits for the others: a rank that tears
+    gloo down while a peer is still connected can abort ("terminate called without an active exception").
+    Skip it after an unexpected error, when a peer may be stuck in a collective and would never arrive."""
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if synchronize:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def barrier() -> None:
