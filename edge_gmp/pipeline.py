@@ -180,22 +180,22 @@ def _command(argv: list[str] | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     distributed.init_from_env()  # under torchrun: join the process group; otherwise a single process
-    expected_end = False
+    expected_end = True
     try:
         config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None)
         out_dir = Path(args.out) if args.out else Path("runs") / config.name
         run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv))
-        expected_end = True
     except UserError as exc:
-        expected_end = True
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except PipelineFailed as exc:
-        expected_end = True
         print(f"FAILED ({exc.out_dir}):", file=sys.stderr)
         for failure in exc.failures:
             print(f"  - {failure}", file=sys.stderr)
         return 1
+    except BaseException:
+        expected_end = False
+        raise
     finally:
         distributed.shutdown(synchronize=expected_end)
     return 0

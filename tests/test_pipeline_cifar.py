@@ -14,18 +14,18 @@ import pytest
 from edge_gmp.export import read_c_array
 from edge_gmp.pipeline import main
 
-SHARED_ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz"
 TINY = ["--preset", "mobilenetv1-cifar10", "--epochs", "1", "--prune-epochs", "1", "--finetune-epochs", "1",
         "--set", "data.train_limit=2000", "--set", "data.val_images=500", "--set", "data.test_limit=500",
         "--set", "prune.frequency=4", "--min-accuracy", "0.0", "--quiet"]  # one epoch on 2,000 images is near chance
 
 
 @pytest.fixture(scope="module")
-def cifar_run(tmp_path_factory: pytest.TempPathFactory, cifar_cache_dir: Path) -> tuple[int, Path, str]:
+def cifar_run(tmp_path_factory: pytest.TempPathFactory, cifar_archive: Path,
+              cifar_cache_dir: Path) -> tuple[int, Path, str]:
     root = tmp_path_factory.mktemp("cifar_pipeline")
     env = {**os.environ, "EDGE_GMP_CACHE": str(cifar_cache_dir)}
     out = root / "run"
-    proc = subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", *TINY, "--data-path", str(SHARED_ARCHIVE),
+    proc = subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", *TINY, "--data-path", str(cifar_archive),
                            "--out", str(out)], capture_output=True, text=True, env=env, timeout=1800)
     return proc.returncode, out, proc.stdout + proc.stderr
 
@@ -73,22 +73,23 @@ def test_cifar_without_data_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
     assert not out.exists()
 
 
-def test_unknown_width_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_width_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        cifar_archive: Path) -> None:
     out = tmp_path / "run"
-    argv = ["--preset", "mobilenetv1-cifar10", "--set", "model.width=0.3", "--data-path", str(SHARED_ARCHIVE)]
+    argv = ["--preset", "mobilenetv1-cifar10", "--set", "model.width=0.3", "--data-path", str(cifar_archive)]
     assert main([*argv, "--out", str(out), "--quiet"]) == 2
     assert "width" in capsys.readouterr().err
     assert not out.exists()
 
 
 @pytest.mark.slow
-def test_validate_cli_measures_cifar_accuracy_in_tflm(cifar_run, cifar_cache_dir: Path) -> None:
+def test_validate_cli_measures_cifar_accuracy_in_tflm(cifar_run, cifar_archive: Path, cifar_cache_dir: Path) -> None:
     _, out, _ = cifar_run
     deliverable = out / "export" / "mobilenetv1-cifar10"
     manifest = json.loads((deliverable / "manifest.json").read_text())
     env = {**os.environ, "EDGE_GMP_CACHE": str(cifar_cache_dir)}
     proc = subprocess.run([sys.executable, "-m", "edge_gmp.validate", str(deliverable / manifest["files"]["tflite"]),
-                           "--device", "stm32f746-disco", "--dataset", "cifar10", "--data-path", str(SHARED_ARCHIVE),
+                           "--device", "stm32f746-disco", "--dataset", "cifar10", "--data-path", str(cifar_archive),
                            "--limit", "100", "--min-accuracy", "0.0", "--json"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -51,10 +51,9 @@ def test_mobilenet_with_augmentation_stays_in_sync_across_ranks(tmp_path: Path, 
                                                                cifar_cache_dir: Path) -> None:
     """BatchNorm and batch augmentation under DDP: every rank ends with rank 0's weights and masks (the run
     checks a fingerprint per tensor and fails otherwise); only rank 0 writes."""
-    archive = cifar_archive
     env = {**os.environ, "EDGE_GMP_CACHE": str(cifar_cache_dir), "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    argv = ["--preset", "mobilenetv1-cifar10", "--data-path", str(archive), "--no-export", "--epochs", "1",
+    argv = ["--preset", "mobilenetv1-cifar10", "--data-path", str(cifar_archive), "--no-export", "--epochs", "1",
             "--prune-epochs", "1", "--finetune-epochs", "1", "--set", "data.train_limit=256", "--set",
             "data.val_images=64", "--set", "data.test_limit=64", "--set", "prune.frequency=1", "--quiet"]
     run = subprocess.run([*torchrun, "-m", "edge_gmp.pipeline", *argv, "--out", str(tmp_path / "two")],
