@@ -18,7 +18,8 @@ from edge_gmp.export import read_c_array
 from edge_gmp.models import create_model
 from edge_gmp.release import main as release_main
 from edge_gmp.release import release
-from edge_gmp.verify import evaluate_classifier, evaluate_streaming, measure_arena, open_session, streaming_indices
+from edge_gmp.runtimes import open_session
+from edge_gmp.verify import evaluate_classifier, evaluate_streaming, measure_arena, streaming_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "models" / "fastgrnn"

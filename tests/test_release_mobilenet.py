@@ -14,7 +14,8 @@ import torch
 from edge_gmp.data import ImageNormalizer, load_cifar10
 from edge_gmp.export import read_c_array
 from edge_gmp.models import create_model
-from edge_gmp.verify import evaluate_classifier, measure_arena, open_session
+from edge_gmp.runtimes import open_session
+from edge_gmp.verify import evaluate_classifier, measure_arena
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "models" / "mobilenet_v1"

@@ -46,7 +46,7 @@ def tflite_weight_counts(path: str | os.PathLike) -> dict[str, int]:
     Sparse-encoded weights (read through their DENSIFY op) store fewer values than their shape says;
     ``nonzero`` counts stored values != 0 (int8 weights are symmetric, zero point 0).
     """
-    from edge_gmp.export.litert import load_interpreter
+    from edge_gmp.runtimes.litert import load_interpreter
 
     interp = load_interpreter(path)
     details = {int(t["index"]): t for t in interp.get_tensor_details()}

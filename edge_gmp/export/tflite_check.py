@@ -1,13 +1,11 @@
-"""Map a .tflite model's tensors to ONNX names and measure it against onnxruntime / its dense twin."""
+"""Map a .tflite model's tensors to ONNX names (layouts, signature names, outputs told apart numerically)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from edge_gmp.export.artifacts import TensorSpec
 
@@ -30,17 +28,6 @@ def layout_perm(onnx_shape: Sequence[int], tfl_shape: Sequence[int],
             name = _SAME.get(rank, "as ONNX") if perm == same else _LAST.get(rank, "channels-last")
             return perm, f"{name} ({','.join(map(str, tfl_shape))})"
     return None
-
-
-def onnx_reference(onnx_path: str | os.PathLike, samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """onnxruntime outputs for (N, ...) samples, one sample at a time (works for fixed-batch graphs)."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    n = len(next(iter(samples.values())))
-    runs = [sess.run(None, {k: v[i:i + 1] for k, v in samples.items()}) for i in range(n)]
-    return {name: np.concatenate([r[j] for r in runs], axis=0) for j, name in enumerate(names)}
 
 
 def _spec(onnx_name: str, pos: int, detail: dict[str, Any], perm: tuple[int, ...], layout: str) -> TensorSpec:
@@ -99,12 +86,3 @@ def map_outputs(interp: Any, tfl_outputs: Sequence[np.ndarray],
         used.add(name)
         specs.append(_spec(name, pos, detail, perm, layout))
     return specs
-
-
-def compare(ref: np.ndarray, other: np.ndarray) -> dict[str, float]:
-    """max |Δ| and top-1 agreement (argmax over each sample's flattened values)."""
-    n = len(ref)
-    a, b = ref.reshape(n, -1), other.reshape(n, -1)
-    return {"max_abs": float(np.max(np.abs(a - b))) if a.size else 0.0,
-            "top1": float(np.mean(np.argmax(a, axis=1) == np.argmax(b, axis=1))) if a.size else 1.0,
-            "ref_max_abs": float(np.max(np.abs(a))) if a.size else 0.0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,8 +11,10 @@ import numpy as np
 
 from edge_gmp.errors import UserError
 from edge_gmp.export.artifacts import TensorSpec, TFLiteArtifact
-from edge_gmp.export.litert import dequantize, load_interpreter, micro_issues, op_names, run_samples
-from edge_gmp.export.tflite_check import compare, map_inputs, map_outputs, onnx_reference
+from edge_gmp.export.tflite_check import map_inputs, map_outputs
+from edge_gmp.runtimes import compare_outputs, dequantize, quantize
+from edge_gmp.runtimes.litert import LiteRTSession, micro_issues, op_names
+from edge_gmp.runtimes.onnxruntime import run_onnx
 
 FLOAT_REL_TOL = 1e-4  # sparse float vs dense float, relative to max(1, |output|)
 FLOAT_ONNX_REL_TOL = 1e-3  # dense float vs onnxruntime before a float artifact is called invalid
@@ -27,14 +30,30 @@ def _check_samples(shapes: dict[str, tuple[int, ...]], calibration: dict[str, np
     return {k: rng.standard_normal((n, *s[1:])).astype(np.float32) for k, s in shapes.items()}
 
 
+def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
+    """max |Δ|, top-1 agreement and max |reference| of (N, ...) outputs (each sample flattened), as a dict."""
+    n = len(reference)
+    return dataclasses.asdict(compare_outputs(reference.reshape(n, -1), other.reshape(n, -1)))
+
+
+def _run_raw(session: LiteRTSession, feeds: list[np.ndarray]) -> list[np.ndarray]:
+    """Each sample of the (N, ...) ``feeds`` (one per input, in its TFLite layout) quantised and run; the raw
+    outputs, stacked."""
+    outs: list[list[np.ndarray]] = [[] for _ in session.outputs]
+    for k in range(len(feeds[0])):
+        sample = [quantize(f[k:k + 1].reshape(t.shape), t) for f, t in zip(feeds, session.inputs, strict=True)]
+        for j, value in enumerate(session.run_raw(sample)):
+            outs[j].append(value.copy())
+    return [np.concatenate(o, axis=0) for o in outs]
+
+
 def _run(path: Path, shapes: dict[str, tuple[int, ...]], kept: Sequence[str], samples: dict[str, np.ndarray],
          reference: dict[str, np.ndarray]) -> tuple[list[TensorSpec], list[TensorSpec], dict, dict, dict]:
-    interp = load_interpreter(path)
+    session = LiteRTSession(path)
+    interp = session.interpreter
     ins = map_inputs(interp, shapes, kept)
-    feeds = [samples[s.onnx_name].transpose(s.perm_from_onnx) for s in ins]
-    raw = run_samples(interp, feeds, raw=True)
-    details = interp.get_output_details()
-    values = [dequantize(r, d) for r, d in zip(raw, details, strict=True)]
+    raw = _run_raw(session, [samples[s.onnx_name].transpose(s.perm_from_onnx) for s in ins])
+    values = [dequantize(r, t) for r, t in zip(raw, session.outputs, strict=True)]
     outs = map_outputs(interp, values, reference)
     by_name = {s.onnx_name: values[s.index] for s in outs}
     raw_by_name = {s.onnx_name: raw[s.index] for s in outs}
@@ -72,7 +91,7 @@ def describe_artifacts(onnx_path: str | os.PathLike, paths: dict[str, Path],
                        max_check_samples: int) -> list[TFLiteArtifact]:
     """Artifact records for written files; sparse ones are checked against their dense twins."""
     samples = _check_samples(shapes, calibration, max_check_samples)
-    reference = onnx_reference(onnx_path, samples)
+    reference = run_onnx(onnx_path, samples)
     cls = class_output or ("logits" if "logits" in reference else list(reference)[-1])
     if cls not in reference:
         raise UserError(f"class_output {cls!r} is not an ONNX output ({sorted(reference)})")

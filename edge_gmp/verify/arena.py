@@ -17,9 +17,9 @@ import numpy as np
 
 from edge_gmp.errors import UserError
 from edge_gmp.native import capture_native_output
-from edge_gmp.verify.errors import ArenaTooSmall, Unsupported
-from edge_gmp.verify.rt_tflm import create_interpreter, default_arena, invoke, sparse_unsupported
-from edge_gmp.verify.tflite_file import TFLiteInfo, inspect_tflite
+from edge_gmp.runtimes.errors import ArenaTooSmall, Unsupported
+from edge_gmp.runtimes.tflite_file import TFLiteInfo, inspect_tflite
+from edge_gmp.runtimes.tflm import create_interpreter, default_arena, invoke, sparse_unsupported
 
 HOST_NOTE = "64-bit host TFLM figure; a 32-bit MCU needs slightly less for the persistent part"
 _MAX_ARENA = 1 << 28

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from edge_gmp.errors import UserError
-from edge_gmp.verify.agreement import compare_outputs
+from edge_gmp.runtimes import compare_outputs, device_runtime, runtime_spec, runtimes_for
 from edge_gmp.verify.arena import HOST_NOTE, measure_arena
-from edge_gmp.verify.matrix import RuntimeResult, run_artifact, runtimes_for
+from edge_gmp.verify.matrix import RuntimeResult, run_artifact
 
 ONNX_MAX_ABS = 1e-4
 FLOAT_REL_MAX_ABS = 1e-3
@@ -62,12 +62,13 @@ class ArtifactCheck:
 
 
 def _arena(path: str) -> tuple[int | None, str]:
-    if Path(path).suffix != ".tflite":
-        return None, "not a TFLite Micro artifact"
+    device = runtime_spec(device_runtime()).display
+    if device_runtime() not in runtimes_for(path):
+        return None, f"not a {device} artifact"
     try:
         return measure_arena(path), HOST_NOTE
-    except UserError as exc:  # Unsupported included: sparse encoding, an op TFLM lacks
-        return None, f"TFLite Micro cannot allocate it: {exc}"
+    except UserError as exc:  # Unsupported included: sparse encoding, an op the runtime lacks
+        return None, f"{device} cannot allocate it: {exc}"
 
 
 def _problems(c: Candidate, runs: list[RuntimeResult], reference: np.ndarray,
@@ -91,11 +92,12 @@ def _problems(c: Candidate, runs: list[RuntimeResult], reference: np.ndarray,
         else:
             tol = FLOAT_REL_MAX_ABS * max(1.0, agreement.ref_max_abs)
             out += [f"{c.name} in {r.runtime} vs PyTorch: {p}" for p in agreement.problems(tol, MIN_TOP1)]
-    litert, tflm = (next((r for r in runs if r.runtime == k and r.status == "ok"), None)
-                    for k in ("litert", "tflm"))
-    if litert is not None and tflm is not None:
-        between = compare_outputs(litert.logits, tflm.logits)
-        out += [f"{c.name}: TFLite Micro vs LiteRT: {p}" for p in between.problems(min_top1=MIN_TOP1)]
+    ok = {r.runtime: r for r in runs if r.status == "ok"}
+    device = ok.get(device_runtime())
+    for other in (r for r in ok.values() if device is not None and r is not device):
+        between = compare_outputs(other.logits, device.logits)
+        out += [f"{c.name}: {runtime_spec(device.runtime).display} vs {runtime_spec(other.runtime).display}: {p}"
+                for p in between.problems(min_top1=MIN_TOP1)]
     return out
 
 
@@ -108,7 +110,8 @@ def check_artifacts(candidates: Sequence[Candidate], windows: np.ndarray, labels
         if not os.path.isfile(c.path):
             raise UserError(f"artifact {c.path} does not exist")
         arena, arena_note = _arena(c.path)
-        runs = [run_artifact(c.path, runtime, windows, labels, arena_bytes=arena if runtime == "tflm" else None)
+        runs = [run_artifact(c.path, runtime, windows, labels,
+                             **({"arena_bytes": arena} if runtime == device_runtime() else {}))
                 for runtime in runtimes_for(c.path)]
         problems = _problems(c, runs, reference_logits, float_accuracy)
         if not c.valid:  # measured and labelled, never shipped: not a failure of the run

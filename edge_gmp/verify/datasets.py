@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edge_gmp.errors import UserError
-from edge_gmp.verify.session import Session
+from edge_gmp.runtimes.base import Session
 
 DATASETS = ("har2", "cifar10")
 HAR_WINDOW, HAR_CHANNELS = 128, 9

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from edge_gmp.errors import UserError
-from edge_gmp.verify.session import Session, TensorInfo
+from edge_gmp.runtimes.base import Session, TensorInfo
 
 Progress = Callable[[int, int], None]
 

@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_gmp.verify.agreement import Agreement, compare_outputs
+from edge_gmp.runtimes import Agreement, Unsupported, VerificationFailure, compare_outputs, open_session
 from edge_gmp.verify.datasets import streaming_indices
-from edge_gmp.verify.errors import Unsupported, VerificationFailure
 from edge_gmp.verify.evaluate import Progress, evaluate_classifier, evaluate_streaming
-from edge_gmp.verify.session import open_session
 
 
 @dataclass
@@ -46,23 +43,13 @@ class RuntimeResult:
         return out
 
 
-def runtimes_for(path: str | os.PathLike) -> tuple[str, ...]:
-    """Runtimes that take this file format at all (.onnx: onnxruntime; .tflite: LiteRT and TFLite Micro)."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".onnx":
-        return ("onnxruntime",)
-    if suffix == ".tflite":
-        return ("litert", "tflm")
-    raise ValueError(f"unknown model format {suffix!r} ({path})")
-
-
 def run_artifact(path: str | os.PathLike, runtime: str, windows: np.ndarray, labels: np.ndarray,
-                 arena_bytes: int | None = None, progress: Progress | None = None) -> RuntimeResult:
+                 progress: Progress | None = None, **options: Any) -> RuntimeResult:
     """Accuracy and logits of one artifact in one runtime. Streaming cells ((x_t, h) -> (h_next, logits))
     are stepped over each window; other models take whole windows."""
     start = time.perf_counter()
     try:
-        session = open_session(runtime, path, arena_bytes=arena_bytes)
+        session = open_session(runtime, path, **options)
     except Unsupported as exc:
         return RuntimeResult(runtime, "unsupported", note=exc.reason)
     try:

@@ -11,15 +11,15 @@ from typing import Any
 import numpy as np
 
 from edge_gmp.errors import UserError
+from edge_gmp.runtimes import Session, device_runtime, open_session
+from edge_gmp.runtimes.errors import VerificationFailure
+from edge_gmp.runtimes.tflite_file import TFLiteInfo, inspect_tflite
+from edge_gmp.runtimes.tflm import sparse_unsupported
 from edge_gmp.verify.arena import HOST_NOTE, measure_arena
 from edge_gmp.verify.budget import BudgetReport, check_budget
 from edge_gmp.verify.datasets import load_test_set, streaming_indices
 from edge_gmp.verify.devices import find_device
-from edge_gmp.verify.errors import VerificationFailure
 from edge_gmp.verify.evaluate import Progress, evaluate_classifier, evaluate_streaming
-from edge_gmp.verify.rt_tflm import sparse_unsupported
-from edge_gmp.verify.session import Session, open_session
-from edge_gmp.verify.tflite_file import TFLiteInfo, inspect_tflite
 
 
 @dataclass
@@ -80,7 +80,7 @@ def validate_model(model: str | os.PathLike, device: str, devices_file: str | os
         raise sparse_unsupported(info)
     arena = measure_arena(path)
     result = Validation(info=info, arena_bytes=arena, us_per_inference=float("nan"))
-    session = open_session("tflm", path, arena_bytes=arena)
+    session = open_session(device_runtime(), path, arena_bytes=arena)
     try:
         session.run([np.zeros(t.shape, np.float32) for t in session.inputs])  # finite outputs?
         result.us_per_inference = session.time_us()

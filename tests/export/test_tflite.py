@@ -11,8 +11,9 @@ import pytest
 
 from edge_gmp.errors import UserError
 from edge_gmp.export import convert_onnx_to_tflite, step_calibration, tflite_weight_counts
-from edge_gmp.export.litert import dequantize, load_interpreter, quantize
 from edge_gmp.export.tflite_validate import _float_error
+from edge_gmp.runtimes import dequantize, quantize
+from edge_gmp.runtimes.litert import load_interpreter, tensor_info
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +26,9 @@ def _run_artifact(art, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         detail = details_in[spec.index]
         assert detail["index"] == spec.tensor_index
         value = feeds[spec.onnx_name].transpose(spec.perm_from_onnx)
-        interp.set_tensor(spec.tensor_index, quantize(value, detail))
+        interp.set_tensor(spec.tensor_index, quantize(value, tensor_info(detail)))
     interp.invoke()
-    return {s.onnx_name: dequantize(interp.get_tensor(s.tensor_index), details_out[s.index])
+    return {s.onnx_name: dequantize(interp.get_tensor(s.tensor_index), tensor_info(details_out[s.index]))
             for s in art.outputs}
 
 
@@ -135,7 +136,7 @@ def test_step_int8_runs_in_tflite_micro(step_tflite, step_calib):
     lite = load_interpreter(art.path)
     for k in range(0, 200, 20):
         for spec in art.inputs:
-            q = quantize(step_calib[spec.onnx_name][k:k + 1], lite.get_input_details()[spec.index])
+            q = quantize(step_calib[spec.onnx_name][k:k + 1], tensor_info(lite.get_input_details()[spec.index]))
             micro.set_input(q, spec.index)
             lite.set_tensor(spec.tensor_index, q)
         micro.invoke()

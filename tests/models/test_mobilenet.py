@@ -103,8 +103,8 @@ def test_onnx_export_folds_batchnorm_and_matches(exported):
 @pytest.mark.slow
 def test_int8_runs_in_litert_and_tflite_micro(exported, tmp_path, monkeypatch):
     pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    from edge_gmp.runtimes.base import open_session
     from edge_gmp.verify.arena import measure_arena
-    from edge_gmp.verify.session import open_session
 
     # onnx2tf would download a sample for 3-channel image inputs; make any download fail fast
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):

@@ -1,8 +1,9 @@
 import pytest
 
-from edge_gmp.verify import Unsupported, arena_breakdown, measure_arena
+from edge_gmp.runtimes import Unsupported
+from edge_gmp.runtimes.tflite_file import inspect_tflite
+from edge_gmp.verify import arena_breakdown, measure_arena
 from edge_gmp.verify.arena import _runs
-from edge_gmp.verify.tflite_file import inspect_tflite
 
 
 @pytest.mark.parametrize("kind", ["float32", "int8", "stream"])

@@ -2,17 +2,9 @@ import numpy as np
 import pytest
 
 from edge_gmp.errors import UserError
-from edge_gmp.verify import (
-    NonFiniteOutput,
-    Unsupported,
-    compare_outputs,
-    evaluate_classifier,
-    evaluate_streaming,
-    inspect_tflite,
-    open_session,
-    run_samples,
-)
-from edge_gmp.verify.rt_tflm import create_interpreter
+from edge_gmp.runtimes import NonFiniteOutput, Unsupported, compare_outputs, inspect_tflite, open_session
+from edge_gmp.runtimes.tflm import create_interpreter
+from edge_gmp.verify import evaluate_classifier, evaluate_streaming, run_samples
 
 
 def _run_all(session, samples):
@@ -109,7 +101,8 @@ def test_bad_files_are_user_errors(models, tmp_path):
 
 
 def test_image_layouts_are_transposed_to_the_models() -> None:
-    from edge_gmp.verify import TensorInfo, to_model_layout
+    from edge_gmp.runtimes import TensorInfo
+    from edge_gmp.verify import to_model_layout
     nchw = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     nhwc_input = TensorInfo("x", (1, 4, 5, 3), np.dtype(np.float32))
     out = to_model_layout(nchw, nhwc_input)

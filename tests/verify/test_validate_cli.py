@@ -74,7 +74,8 @@ def test_non_finite_model_exits_1(models):
 @pytest.fixture
 def fake_har(models, monkeypatch):
     """A stand-in for edge_gmp.data (being written elsewhere) serving the test samples as HAR-2."""
-    from edge_gmp.verify import open_session, run_samples
+    from edge_gmp.runtimes import open_session
+    from edge_gmp.verify import run_samples
 
     ref = run_samples(open_session("onnxruntime", models.onnx), [models.samples])[0]
     har = types.SimpleNamespace(x_train=models.samples * 2 + 1, y_train=np.zeros(24, np.int64),

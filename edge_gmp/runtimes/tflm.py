@@ -16,9 +16,9 @@ import numpy as np
 from tflite_micro.python.tflite_micro import runtime as tflm
 
 from edge_gmp.native import capture_native_output
-from edge_gmp.verify.errors import ArenaTooSmall, Unsupported
-from edge_gmp.verify.session import Session, TensorInfo
-from edge_gmp.verify.tflite_file import TFLiteInfo, inspect_tflite
+from edge_gmp.runtimes.base import Session, TensorInfo, register_runtime
+from edge_gmp.runtimes.errors import ArenaTooSmall, Unsupported
+from edge_gmp.runtimes.tflite_file import TFLiteInfo, inspect_tflite
 
 _MISSING_OP = re.compile(r"Didn't find op for (?:builtin|custom) opcode '([^']+)'")
 _ARENA = re.compile(r"Failed to resize buffer|Failed to allocate (?:tail |temp )?memory|"
@@ -81,11 +81,15 @@ def _tensor_info(name: str, detail: dict[str, Any]) -> TensorInfo:
                       float(scales[0]) if quantised else None, int(zeros[0]) if quantised else None)
 
 
-def create_interpreter(data: bytes, arena_bytes: int, info: TFLiteInfo | None = None) -> Any:
-    """A TFLM interpreter with tensors allocated in ``arena_bytes``; raises Unsupported/ArenaTooSmall."""
+def create_interpreter(data: bytes, arena_bytes: int, info: TFLiteInfo | None = None,
+                       alt_decompression_bytes: int = 0) -> Any:
+    """A TFLM interpreter with tensors allocated in ``arena_bytes``; raises Unsupported/ArenaTooSmall. With
+    ``alt_decompression_bytes`` > 0, DECODE operators write decompressed tensors into a separate buffer of
+    that size instead of the arena."""
     with capture_native_output() as cap:
         try:
-            return tflm.Interpreter.from_bytes(data, arena_size=int(arena_bytes))
+            return tflm.Interpreter.from_bytes(data, arena_size=int(arena_bytes),
+                                               alt_decompression_memory_size=int(alt_decompression_bytes))
         except RuntimeError as exc:
             err = exc
     raise classify(cap.text, err, arena_bytes, info) from err
@@ -107,16 +111,19 @@ def invoke(interp: Any, arena_bytes: int) -> None:
     raise classify(cap.text, err, arena_bytes) from err
 
 
+@register_runtime("tflm", formats=(".tflite",), display="TFLite Micro", on_device=True)
 class TFLMSession(Session):
-    runtime = "tflm"
+    """``arena_bytes``: the tensor arena (default: 10x the file size, at least 1 MiB);
+    ``alt_decompression_bytes``: a separate buffer for tensors decoded by TFLM_DECODE (default: none)."""
 
-    def __init__(self, path: str | os.PathLike, arena_bytes: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, arena_bytes: int | None = None,
+                 alt_decompression_bytes: int = 0) -> None:
         info = inspect_tflite(path)
         if info.sparse_encoded:
             raise sparse_unsupported(info)
         data = Path(path).read_bytes()
         self.arena_bytes = int(arena_bytes) if arena_bytes is not None else default_arena(len(data))
-        self._interp = create_interpreter(data, self.arena_bytes, info)
+        self._interp = create_interpreter(data, self.arena_bytes, info, alt_decompression_bytes)
         ins = [_tensor_info(n, self._interp.get_input_details(i)) for i, n in enumerate(info.input_names)]
         outs = [_tensor_info(n, self._interp.get_output_details(i)) for i, n in enumerate(info.output_names)]
         super().__init__(path, ins, outs)

@@ -1,4 +1,6 @@
-"""One small runtime interface: float32 in, float32 out, in the model's own order and layout."""
+"""One small runtime interface (float32 in, float32 out, in the model's own order and layout) and the registry
+of runtimes behind it. A runtime is one module that subclasses :class:`Session` and registers itself with
+:func:`register_runtime`; nothing else names it."""
 
 from __future__ import annotations
 
@@ -8,14 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edge_gmp.verify.errors import NonFiniteOutput
-
-Runtime = Literal["onnxruntime", "litert", "tflm"]
-RUNTIMES: tuple[str, ...] = ("onnxruntime", "litert", "tflm")
+from edge_gmp.runtimes.errors import NonFiniteOutput
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,10 @@ def check_finite(runtime: str, outputs: Sequence[np.ndarray], infos: Sequence[Te
 
 
 class Session(ABC):
-    """An opened model. ``run`` takes and returns float32 arrays, quantising/dequantising int8 itself."""
+    """An opened model. ``run`` takes and returns float32 arrays, quantising/dequantising integer tensors
+    itself; ``run_raw`` works in the tensors' own dtypes."""
 
-    runtime: str
+    runtime: str  # set by register_runtime
 
     def __init__(self, path: str | os.PathLike, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]):
         self.path = str(path)
@@ -99,6 +100,19 @@ class Session(ABC):
         check_finite(self.runtime, outs, self.outputs)
         return outs
 
+    def run_raw(self, feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One inference on inputs already in the tensors' dtypes (quantised), returning the raw outputs: for
+        bit-exact comparisons of integer models."""
+        if len(feeds) != len(self.inputs):
+            raise ValueError(f"{self.runtime}: model takes {len(self.inputs)} input(s), got {len(feeds)}")
+        arrays = []
+        for x, t in zip(feeds, self.inputs, strict=True):
+            arr = np.asarray(x)
+            if arr.dtype != t.dtype:
+                raise ValueError(f"{self.runtime}: input {t.name!r} is {t.dtype}, got {arr.dtype}")
+            arrays.append(arr.reshape(self._shape_for(arr, t)))
+        return self._invoke(arrays)
+
     def time_us(self, repeats: int = 100) -> float:
         """Median µs of the runtime's own call on zero inputs (already quantised: no Python conversions or
         checks). A host-CPU figure for comparing models, not a prediction of MCU latency."""
@@ -121,19 +135,64 @@ class Session(ABC):
         self.close()
 
 
-def open_session(runtime: Runtime | str, path: str | os.PathLike, arena_bytes: int | None = None) -> Session:
-    """Open ``path`` in ``runtime``: "onnxruntime" (.onnx), "litert" or "tflm" (.tflite).
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """A registered runtime: the file formats it opens, whether it is the on-device runtime (the one budgets
+    and device artifacts are judged in), a display name and how to open a file (``opener(path, **options)``)."""
 
-    ``arena_bytes`` is TFLite Micro's tensor arena (default: 10x the file size, at least 1 MiB).
-    Raises UserError for unreadable files and Unsupported when the runtime cannot execute the model.
-    """
-    if runtime == "onnxruntime":
-        from edge_gmp.verify.rt_onnx import OnnxSession
-        return OnnxSession(path)
-    if runtime == "litert":
-        from edge_gmp.verify.rt_litert import LiteRTSession
-        return LiteRTSession(path)
-    if runtime == "tflm":
-        from edge_gmp.verify.rt_tflm import TFLMSession
-        return TFLMSession(path, arena_bytes=arena_bytes)
-    raise ValueError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    name: str
+    formats: tuple[str, ...]
+    display: str
+    on_device: bool
+    opener: Any
+
+
+_REGISTRY: dict[str, RuntimeSpec] = {}
+
+
+def register_runtime(name: str, formats: Sequence[str], display: str, on_device: bool = False):
+    """Class decorator: register a :class:`Session` subclass as runtime ``name`` for files ending in
+    ``formats`` (e.g. ``(".tflite",)``)."""
+
+    def decorator(cls: type[Session]) -> type[Session]:
+        if name in _REGISTRY:
+            raise ValueError(f"runtime {name!r} is already registered")
+        if on_device and any(spec.on_device for spec in _REGISTRY.values()):
+            raise ValueError("only one runtime can be the on-device runtime")
+        cls.runtime = name
+        _REGISTRY[name] = RuntimeSpec(name, tuple(f.lower() for f in formats), display, on_device, cls)
+        return cls
+
+    return decorator
+
+
+def runtime_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def runtime_spec(name: str) -> RuntimeSpec:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown runtime {name!r}; choose one of {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def device_runtime() -> str:
+    """The runtime that executes models on the microcontroller (budgets and deliverables are judged in it)."""
+    return next(spec.name for spec in _REGISTRY.values() if spec.on_device)
+
+
+def runtimes_for(path: str | os.PathLike) -> tuple[str, ...]:
+    """Runtimes that take this file format, in registration order."""
+    suffix = Path(path).suffix.lower()
+    found = tuple(spec.name for spec in _REGISTRY.values() if suffix in spec.formats)
+    if not found:
+        raise ValueError(f"no runtime opens {suffix!r} files ({path})")
+    return found
+
+
+def open_session(runtime: str, path: str | os.PathLike, **options: Any) -> Session:
+    """Open ``path`` in ``runtime`` (see :func:`runtime_names`); ``options`` go to that runtime (TFLite Micro:
+    ``arena_bytes``). Raises UserError for unreadable files and Unsupported when the runtime cannot execute
+    the model."""
+    given = {key: value for key, value in options.items() if value is not None}
+    return runtime_spec(runtime).opener(path, **given)

@@ -1,0 +1,71 @@
+"""LiteRT with reference kernels (no XNNPACK: it rounds int8 differently from TFLite Micro)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from edge_gmp.runtimes.base import Session, TensorInfo, register_runtime
+from edge_gmp.runtimes.errors import Unsupported
+from edge_gmp.runtimes.tflite_file import inspect_tflite
+
+
+def load_interpreter(path: str | os.PathLike) -> Interpreter:
+    """A LiteRT interpreter with tensors allocated, on the reference kernels, one thread. The file is checked
+    first: a corrupt flatbuffer would crash the native interpreter."""
+    inspect_tflite(path)
+    try:
+        interp = Interpreter(model_path=str(path), num_threads=1,
+                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interp.allocate_tensors()
+    except (RuntimeError, ValueError) as exc:
+        raise Unsupported("litert", str(exc)) from exc
+    return interp
+
+
+def tensor_info(detail: dict[str, Any]) -> TensorInfo:
+    """The TensorInfo of an entry of ``get_input_details()`` / ``get_output_details()``."""
+    scale, zero = detail["quantization"]
+    quantised = np.issubdtype(detail["dtype"], np.integer) and scale != 0
+    return TensorInfo(str(detail["name"]), tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]),
+                      float(scale) if quantised else None, int(zero) if quantised else None)
+
+
+def op_names(interp: Interpreter) -> list[str]:
+    return sorted({op["op_name"] for op in interp._get_ops_details()})
+
+
+def micro_issues(interp: Interpreter) -> list[str]:
+    """Ops that TFLite Micro is known to reject (GATHER with INT64 indices, any custom/Flex op)."""
+    tensors = {t["index"]: t for t in interp.get_tensor_details()}
+    issues = set()
+    for op in interp._get_ops_details():
+        name = op["op_name"]
+        if name == "GATHER" and len(op["inputs"]) > 1:
+            idx = tensors.get(int(op["inputs"][1]))
+            if idx is not None and idx["dtype"] == np.int64:
+                issues.add("GATHER with INT64 indices")
+        if name.startswith("Flex") or name == "CUSTOM":
+            issues.add(f"non-builtin op {name}")
+    return sorted(issues)
+
+
+@register_runtime("litert", formats=(".tflite",), display="LiteRT")
+class LiteRTSession(Session):
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.interpreter = load_interpreter(path)
+        self._in = self.interpreter.get_input_details()
+        self._out = self.interpreter.get_output_details()
+        super().__init__(path, [tensor_info(d) for d in self._in], [tensor_info(d) for d in self._out])
+
+    def _invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        for detail, feed in zip(self._in, feeds, strict=True):
+            self.interpreter.set_tensor(detail["index"], feed)
+        self.interpreter.invoke()
+        return [self.interpreter.get_tensor(d["index"]).copy() for d in self._out]
+
+    def op_names(self) -> list[str]:
+        return op_names(self.interpreter)
