@@ -10,53 +10,49 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edge_gmp.data import datasets as _datasets  # noqa: F401  (registers every dataset)
+from edge_gmp.data.registry import dataset_options, dataset_spec
 from edge_gmp.errors import ConfigError
+from edge_gmp.fields import check_field_types
 from edge_gmp.models import model_config
 from edge_gmp.prune.masks import MinimumThreshold
 from edge_gmp.prune.methods import effective_floor, get_method
 
-SOURCES = {"har2": ("hapt", "uci"), "cifar10": ("folder", "official")}
-DOWNLOADABLE = {"har2": "uci", "cifar10": "official"}  # the official archives, fetched checksum-verified
-
 
 @dataclass(frozen=True)
 class DataConfig:
-    """``source``: HAR-2 "hapt" (offline, default) or "uci"; CIFAR-10 "folder" (an image folder or its .tar.gz,
-    default) or "official" (cifar-10-python.tar.gz). ``download`` fetches the official archive and implies
-    that source. ``val_subjects`` (HAR-2) / ``val_images`` (CIFAR-10) are held out of the training set for
-    model selection."""
+    """``dataset``: a registered dataset (edge_gmp.data.datasets); ``source``: one of its sources (default: its
+    first); ``download`` fetches the dataset's official archive (checksum-verified) and implies that source.
+    ``options``: the dataset's own ``[data]`` options (e.g. HAR-2 ``val_subjects``, CIFAR-10 ``val_images``),
+    given as a mapping or an instance of its options class."""
 
     dataset: str = "har2"
     source: str | None = None
     path: str | None = None
     download: bool = False
-    val_subjects: int = 4
-    val_images: int = 5000
     train_limit: int | None = None  # a seeded random subset of the training pool (smoke tests, quick looks)
     test_limit: int | None = None  # a seeded random test subset (reports count it); real runs use all
+    options: Any = None
 
     def __post_init__(self) -> None:
-        if self.dataset not in SOURCES:
-            raise ConfigError(f"unknown dataset {self.dataset!r}; available: {', '.join(SOURCES)}")
+        check_field_types(self, "data")
+        spec = dataset_spec(self.dataset)
         if self.download:
-            object.__setattr__(self, "source", DOWNLOADABLE[self.dataset])
+            if spec.downloadable is None:
+                raise ConfigError(f"dataset {self.dataset} has no official archive to download; give --data-path")
+            object.__setattr__(self, "source", spec.downloadable)
         if self.source is None:
-            object.__setattr__(self, "source", SOURCES[self.dataset][0])
-        if self.source not in SOURCES[self.dataset]:
-            raise ConfigError(f"unknown {self.dataset} source {self.source!r}; use one of "
-                              f"{', '.join(SOURCES[self.dataset])}")
-        if not 1 <= self.val_subjects <= 10:
-            raise ConfigError(f"val_subjects must be in [1, 10], got {self.val_subjects}")
-        if self.dataset == "cifar10" and self.path is None and not self.download:
-            raise ConfigError("CIFAR-10 needs its data: --data-path DIR_OR_ARCHIVE (an image folder "
-                              "train/<class>/*.png|jpg and test/..., its .tar.gz, or cifar-10-python.tar.gz "
-                              "with --source official) or --download")
+            object.__setattr__(self, "source", spec.sources[0])
+        if self.source not in spec.sources:
+            raise ConfigError(f"unknown {self.dataset} source {self.source!r}; use one of {', '.join(spec.sources)}")
+        if self.source in spec.needs_path and self.path is None and not self.download:
+            raise ConfigError(f"{spec.display} needs its data: --data-path ({spec.path_hint})"
+                              + (" or --download" if spec.downloadable else ""))
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"data.{name} must be >= 1 (or unset for all samples), got {value}")
-        if not 0 < self.val_images < 50000:
-            raise ConfigError(f"val_images must be in [1, 49999], got {self.val_images}")
+        object.__setattr__(self, "options", dataset_options(self.dataset, self.options))
 
 
 @dataclass(frozen=True)
@@ -77,6 +73,7 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "train")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.optimizer not in ("adam", "sgd"):
@@ -114,6 +111,7 @@ class PruneConfig:
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_field_types(self, "prune")
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"prune.sparsity must be in [0, 1), got {self.sparsity}")
         get_method(self.method)
@@ -149,6 +147,7 @@ class ExportConfig:
     devices_file: str | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self, "export")
         if self.min_accuracy is not None and not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigError(f"export.min_accuracy must be a fraction in [0, 1], got {self.min_accuracy}")
         if self.calibration_samples < 200:
@@ -171,10 +170,11 @@ class RunConfig:
             return {k: list(v) if isinstance(v, tuple) else v
                     for k, v in dataclasses.asdict(obj).items() if v is not None}
 
+        data = {k: v for k, v in clean(self.data).items() if k != "options"}
         return {
             "name": self.name,
             "model": {"name": self.model_name, **clean(self.model)},
-            "data": clean(self.data),
+            "data": {**data, **clean(self.data.options)},
             "train": clean(self.train),
             "prune": clean(self.prune),
             "export": clean(self.export),
@@ -186,6 +186,14 @@ _SECTIONS = {"data": DataConfig, "train": TrainConfig, "prune": PruneConfig, "ex
 
 def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
+    if cls is DataConfig:  # the rest of [data] are the dataset's own options
+        known.discard("options")
+        dataset = values.get("dataset", DataConfig.dataset)
+        if not isinstance(dataset, str):
+            raise ConfigError(f"{where}: dataset must be a string, got {dataset!r}")
+        values = {**{k: v for k, v in values.items() if k in known},
+                  "options": {k: v for k, v in values.items() if k not in known}}
+        known.add("options")
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
@@ -200,13 +208,21 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> RunConfig:
     unknown = sorted(set(raw) - {"name", "model", *_SECTIONS})
     if unknown:
         raise ConfigError(f"{where}: unknown section(s) {', '.join(unknown)}")
+    for key in ("model", *_SECTIONS):
+        if not isinstance(raw.get(key, {}), dict):
+            raise ConfigError(f"{where}: [{key}] must be a table of options, got {raw[key]!r}")
+    if not isinstance(raw.get("name", ""), str):
+        raise ConfigError(f"{where}: name must be a string, got {raw['name']!r}")
     model_raw = dict(raw.get("model", {}))
     model_name = model_raw.pop("name", None)
-    if not model_name:
+    if not model_name or not isinstance(model_name, str):
         raise ConfigError(f"{where}: [model] needs a name, e.g. name = \"fastgrnn\"")
     sections = {key: _build_section(cls, raw.get(key, {}), f"{where} [{key}]") for key, cls in _SECTIONS.items()}
     return RunConfig(name=str(raw.get("name", model_name)), model_name=model_name,
                      model=model_config(model_name, model_raw), **sections)
+
+
+DEFAULT_PRESET = "fastgrnn-har2"
 
 
 def available_presets() -> list[str]:
@@ -267,7 +283,7 @@ def load_config(preset: str | None = None, path: str | Path | None = None,
         if preset is not None:
             raw, where = merge(preset_dict(preset), raw), f"preset {preset} + {path}"
     else:
-        preset = preset or "fastgrnn-har2"
+        preset = DEFAULT_PRESET if preset is None else preset
         raw, where = preset_dict(preset), f"preset {preset}"
     return config_from_dict(merge(raw, overrides or {}), where)
 

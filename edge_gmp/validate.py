@@ -1,9 +1,13 @@
 """Does a .tflite model fit a microcontroller? Flash, TFLite Micro arena RAM and (optionally) accuracy.
 
-    python -m edge_gmp.validate MODEL.tflite --device nano33ble [--devices FILE.toml]
-        [--min-accuracy 0.9 --dataset har2|cifar10 [--data-path P] [--limit N]] [--json]
+    python -m edge_gmp.validate MODEL.tflite --board nano33ble [--devices FILE.toml]
+        [--dataset NAME [--source S] [--data-path P] [--normalization none|fit|FILE.json] [--limit N]
+         [--min-accuracy 0.9]] [--json]
 
-Exit status: 0 every budget holds, 1 a budget fails (or outputs are non-finite), 2 bad input.
+Any .tflite is welcome, also one this project did not write: it is checked structurally before a runtime
+sees it and runs in TFLite Micro in a child process. Exit status: 0 every budget holds, 1 a budget fails (or
+outputs are non-finite, or an accuracy budget was asked for on inputs the model's quantisation saturates),
+2 bad input.
 """
 
 from __future__ import annotations
@@ -14,60 +18,77 @@ import math
 import sys
 from collections.abc import Sequence
 
+from edge_gmp.data.registry import available_datasets, dataset_spec
 from edge_gmp.errors import UserError
 from edge_gmp.verify.arena import HOST_NOTE
 from edge_gmp.verify.budget import fmt_bytes
-from edge_gmp.verify.datasets import DATASETS
-from edge_gmp.verify.devices import find_device
+from edge_gmp.verify.datasets import NORMALIZATIONS, statistics_text
+from edge_gmp.verify.devices import builtin_devices
 from edge_gmp.verify.validation import Validation, validate_model
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m edge_gmp.validate", description=__doc__.split("\n")[0])
-    p.add_argument("model", help="the .tflite file (the artifact you would flash: dense int8 for TFLM)")
-    p.add_argument("--device", required=True, help="device id or alias, e.g. nano33ble, stm32f746-disco, uno")
+    datasets = available_datasets()
+    sources = sorted({s for d in datasets for s in dataset_spec(d).sources})
+    p = argparse.ArgumentParser(prog="python -m edge_gmp.validate", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="the .tflite file (the artifact you would flash)")
+    p.add_argument("--board", "--device", dest="board", required=True, metavar="BOARD",
+                   help=f"a device profile id or alias; built in: {', '.join(builtin_devices())}")
     p.add_argument("--devices", metavar="FILE.toml", help="extra device profiles (same schema as built-ins)")
     p.add_argument("--min-accuracy", type=float, metavar="A", help="required top-1 accuracy in [0, 1]")
-    p.add_argument("--dataset", choices=DATASETS, help="labelled test set to measure accuracy in TFLM")
-    p.add_argument("--data-path", metavar="P", help="CIFAR-10: image folder, its .tar.gz, or cifar-10-python.tar.gz")
+    p.add_argument("--dataset", choices=datasets, help="labelled test set to measure accuracy in TFLM")
+    p.add_argument("--source", choices=sources, help="where the dataset comes from (default: what --data-path "
+                   "implies, else the dataset's default; har2: hapt|uci, cifar10: folder|official)")
+    p.add_argument("--data-path", metavar="P", help="the dataset's files (e.g. CIFAR-10 image folder or archive, "
+                   "the UCI HAR folder or zip)")
+    p.add_argument("--normalization", metavar="|".join(NORMALIZATIONS) + "|FILE.json",
+                   help="how test inputs are prepared: none (natural units: sensor units, pixels 0-255), fit "
+                        "(statistics of the training split), or a JSON file with per-channel mean/std; "
+                        "default: the manifest.json beside the model if it names this file's SHA-256, else fit")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N test samples spread evenly over the set")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     return p
 
 
-def _text(v: Validation, device_id: str, devices_file: str | None) -> str:
-    dev = find_device(device_id, devices_file)
+def _text(v: Validation) -> str:
+    dev, m = v.device, v.measured
     lines = [f"model     {v.info.path} ({fmt_bytes(v.info.size_bytes)}; ops: {', '.join(v.info.ops)})",
              f"device    {dev.name} [{dev.id}]{' - ' + dev.mcu if dev.mcu else ''}: "
-             f"{fmt_bytes(dev.flash_bytes)} flash, {fmt_bytes(dev.sram_bytes)} SRAM",
-             f"arena     {v.arena_bytes} bytes, smallest that allocates and runs in TFLite Micro",
-             f"          ({HOST_NOTE})"]
-    if not math.isnan(v.us_per_inference):
-        lines.append(f"speed     {v.us_per_inference:.1f} µs per inference "
+             f"{fmt_bytes(dev.flash_bytes)} flash, {fmt_bytes(dev.sram_bytes)} SRAM"]
+    if m.arena_bytes is not None:
+        lines += [f"arena     {fmt_bytes(m.arena_bytes)}, smallest that allocates and runs in TFLite Micro",
+                  f"          ({HOST_NOTE})"]
+    else:
+        lines.append(f"arena     more than the device's {fmt_bytes(m.arena_limit)} of SRAM (search stopped there)")
+    if not math.isnan(m.us_per_inference):
+        lines.append(f"speed     {m.us_per_inference:.1f} µs per inference "
                      "(TFLM reference kernels on this host, not the MCU)")
-    if v.accuracy is not None:
-        lines.append(f"accuracy  {v.accuracy:.4f} on {v.samples} test samples in TFLM ({v.accuracy_note})")
+    if m.accuracy is not None and v.test is not None:
+        lines.append(f"accuracy  {m.accuracy:.4f} on {m.samples} test samples in TFLM ({v.test.note})")
+        if v.test.statistics is not None:
+            lines.append(f"          inputs: {statistics_text(v.test.statistics)}")
     if dev.note:
         lines.append(f"note      {dev.note}")
+    lines += [f"warning   {w}" for w in v.warnings]
     if v.budget is not None:
         lines += ["", v.budget.table()]
-    problems = v.failures + (v.budget.failures() if v.budget else [])
-    lines += [""] + [f"FAIL: {p}" for p in problems] + (["OK: every budget holds"] if v.ok else [])
+    lines += [""] + [f"FAIL: {p}" for p in v.failures] + (["OK: every budget holds"] if v.ok else [])
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        result = validate_model(args.model, args.device, args.devices, min_accuracy=args.min_accuracy,
-                                dataset=args.dataset, limit=args.limit, data_path=args.data_path)
-        text = None if args.json else _text(result, args.device, args.devices)
+        result = validate_model(args.model, args.board, args.devices, min_accuracy=args.min_accuracy,
+                                dataset=args.dataset, source=args.source, data_path=args.data_path,
+                                normalization=args.normalization, limit=args.limit)
     except UserError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else text)
+    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else _text(result))
     return 0 if result.ok else 1
 
 

@@ -16,16 +16,12 @@ from edge_gmp.atomic import write_bytes_atomic, write_text_atomic
 from edge_gmp.errors import UserError
 from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.c_array import check_symbol, write_c_array
-from edge_gmp.export.fastgrnn import export_fastgrnn, step_calibration
 from edge_gmp.export.onnx_export import export_onnx
+from edge_gmp.export.streaming import export_streaming, step_calibration
 from edge_gmp.export.tflite import convert_onnx_to_tflite
-from edge_gmp.models import FastGRNN
+from edge_gmp.models import spec_of
 
-FASTGRNN_USAGE = ("normalise each sample with `normalization` ((x - mean) / std per channel), start with h = 0, "
-                  "feed the window's samples one step at a time, passing h_next back as h (requantise with h's "
-                  "input parameters); argmax(logits) after the last step is the class")
-CLASSIFIER_USAGE = ("normalise the input with `normalization` ((x / 255 - mean) / std per channel for images), "
-                    "quantise it with the input's scale/zero point in the layout given under `tensors`; "
+CLASSIFIER_USAGE = ("quantise the input with its scale/zero point in the layout given under `tensors`; "
                     "argmax(logits) is the class")
 
 
@@ -52,27 +48,28 @@ class ExportBundle:
         raise KeyError(f"no TFLite artifact {stem_kind!r}; have {[Path(a.path).stem for a in self.tflite]}")
 
 
-def export_fastgrnn_bundle(model: nn.Module, out_dir: str | os.PathLike, train_windows: np.ndarray,
-                           calibration_samples: int = 500, sequence_tflite: bool = False,
-                           seed: int = 0) -> ExportBundle:
+def export_streaming_bundle(model: nn.Module, out_dir: str | os.PathLike, train_windows: np.ndarray,
+                            calibration_samples: int = 500, sequence_tflite: bool = False,
+                            seed: int = 0) -> ExportBundle:
     """ONNX sequence + step graphs, the step graph as float32/int8(/sparse) TFLite (int8 calibrated on
-    ``calibration_samples`` real (x_t, h) pairs from ``train_windows``) and, when asked, the sequence
+    ``calibration_samples`` real (x_t, state) pairs from ``train_windows``) and, when asked, the sequence
     graph as float32 TFLite for LiteRT (slow to convert: one op per time step)."""
+    spec = spec_of(model)
+    plan = spec.streaming
     out = Path(out_dir)
-    onnx_paths = export_fastgrnn(model, out)
+    onnx_paths = export_streaming(model, out, window=train_windows.shape[1])
     calibration = step_calibration(model, train_windows, samples=calibration_samples, seed=seed)
-    tflite = convert_onnx_to_tflite(onnx_paths["step"], out, calibration, keep_shape_inputs=["x_t", "h"],
-                                    class_output="logits", stem="fastgrnn_step")
+    tflite = convert_onnx_to_tflite(onnx_paths["step"], out, calibration, keep_shape_inputs=list(plan.input_names),
+                                    class_output=plan.output_names[-1], stem=f"{spec.name}_step")
     if sequence_tflite:
         seq = convert_onnx_to_tflite(onnx_paths["sequence"], out, None, keep_shape_inputs=["x"],
-                                     class_output="logits", stem="fastgrnn_sequence")
+                                     class_output="logits", stem=f"{spec.name}_sequence")
         tflite += [a for a in seq if a.kind == "float32"]
         for a in seq:
             if a.kind != "float32":
                 Path(a.path).unlink(missing_ok=True)
-    return ExportBundle(onnx=onnx_paths, tflite=tflite, device_graph="step",
-                        graph_description="streaming FastGRNN step (x_t, h) -> (h_next, logits)",
-                        usage=FASTGRNN_USAGE)
+    return ExportBundle(onnx=onnx_paths, tflite=tflite, device_graph="step", graph_description=plan.description,
+                        usage=plan.usage)
 
 
 def export_classifier_bundle(model: nn.Module, out_dir: str | os.PathLike, train_inputs: np.ndarray,
@@ -96,10 +93,10 @@ def export_classifier_bundle(model: nn.Module, out_dir: str | os.PathLike, train
 
 def export_bundle(model: nn.Module, out_dir: str | os.PathLike, train_inputs: np.ndarray,
                   calibration_samples: int = 500, sequence_tflite: bool = False, seed: int = 0) -> ExportBundle:
-    """The export plan for ``model``: recurrent FastGRNN gets the streaming step graph as its device
+    """The export plan of ``model``'s registry entry: a streamed model gets its step graph as the device
     artifact, any other model is exported as one whole-input classifier."""
-    if isinstance(model, FastGRNN):
-        return export_fastgrnn_bundle(model, out_dir, train_inputs, calibration_samples, sequence_tflite, seed)
+    if spec_of(model).streaming is not None:
+        return export_streaming_bundle(model, out_dir, train_inputs, calibration_samples, sequence_tflite, seed)
     return export_classifier_bundle(model, out_dir, train_inputs, calibration_samples, seed)
 
 

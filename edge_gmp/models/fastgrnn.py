@@ -8,12 +8,19 @@ h' = (sigmoid(zeta) (1 - z) + sigmoid(nu)) * h~ + z * h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from edge_gmp.errors import ConfigError
-from edge_gmp.models.registry import register_model
+from edge_gmp.models.macs import LayerMacs, macs_summary
+from edge_gmp.models.registry import StreamingPlan, register_model
+
+STREAMING = StreamingPlan(
+    description="streaming FastGRNN step (x_t, h) -> (h_next, logits)",
+    usage="start with h = 0, feed the window's samples one step at a time, passing h_next back as h "
+          "(requantise with h's input parameters); argmax(logits) after the last step is the class")
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ def _run_sequence(x: Tensor, h: Tensor, w: Tensor, u: Tensor, bias_gate: Tensor,
 _run_sequence_scripted = torch.jit.script(_run_sequence)
 
 
+@register_model("fastgrnn", FastGRNNConfig, input_layout="NTC", streaming=STREAMING,
+                macs=lambda model, x: fastgrnn_macs_report(model, window=x.shape[1]))
 class FastGRNN(nn.Module):
     """FastGRNN classifier: the cell over a (batch, time, features) sequence, then a linear layer."""
 
@@ -103,7 +112,86 @@ class FastGRNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.encode(x))
 
+    def step_graph(self) -> nn.Module:
+        return FastGRNNStep(self)
 
-@register_model("fastgrnn", FastGRNNConfig)
-def build_fastgrnn(config: FastGRNNConfig) -> FastGRNN:
-    return FastGRNN(config)
+    def sequence_graph(self) -> nn.Module:
+        """The model itself when full-rank; low-rank models step :class:`FastGRNNStep`'s cell (see there)."""
+        return FastGRNNSequence(self) if self.low_rank else self
+
+    @property
+    def low_rank(self) -> bool:
+        return self.config.rank_w is not None or self.config.rank_u is not None
+
+
+
+
+class FastGRNNStep(nn.Module):
+    """(x_t, h) -> (h_next, logits): one cell step and the classifier, sharing the model's tensors.
+
+    Full-rank models run ``model.step`` itself. Low-rank factors are applied one after the other
+    (``(x W2^T) W1^T``) so the graph stores W1, W2 (U1, U2) rather than their dense product: fewer
+    weights on the device, and the factors' pruned zeros survive.
+    """
+
+    def __init__(self, model: FastGRNN) -> None:
+        super().__init__()
+        self.model = model
+
+    def cell(self, x_t: Tensor, h: Tensor) -> Tensor:
+        m = self.model
+        wx = x_t @ m.W.t() if m.config.rank_w is None else (x_t @ m.W2.t()) @ m.W1.t()
+        uh = h @ m.U.t() if m.config.rank_u is None else (h @ m.U2.t()) @ m.U1.t()
+        pre = wx + uh
+        z = torch.sigmoid(pre + m.bias_gate)
+        h_tilde = torch.tanh(pre + m.bias_update)
+        return (torch.sigmoid(m.zeta) * (1.0 - z) + torch.sigmoid(m.nu)) * h_tilde + z * h
+
+    def forward(self, x_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
+        h_next = self.cell(x_t, h) if self.model.low_rank else self.model.step(x_t, h)
+        return h_next, self.model.classifier(h_next)
+
+
+class FastGRNNSequence(nn.Module):
+    """x (B,T,D) -> logits, stepping :class:`FastGRNNStep`'s cell (used for low-rank models only).
+
+    The model's own forward builds ``W1 @ W2`` inside the graph; onnx2tf mis-converts that product
+    followed by its transpose (LiteRT outputs off by ~0.05), and it would store the dense product.
+    """
+
+    def __init__(self, model: FastGRNN) -> None:
+        super().__init__()
+        self.step = FastGRNNStep(model)
+
+    def forward(self, x: Tensor) -> Tensor:
+        model = self.step.model
+        h = model.initial_state(x.shape[0])
+        for t in range(x.shape[1]):
+            h = self.step.cell(x[:, t], h)
+        return model.classifier(h)
+
+
+def fastgrnn_macs(model: FastGRNN, window: int = 128) -> list[LayerMacs]:
+    """Per-window MACs of a FastGRNN: W x and U h each time step (low-rank: the factors one after the
+    other, ``(x W2^T) W1^T``, as exported), ``window`` steps, then the classifier once."""
+    names = ["W"] if model.config.rank_w is None else ["W2", "W1"]
+    names += ["U"] if model.config.rank_u is None else ["U2", "U1"]
+    layers = []
+    for name in names:
+        weight = getattr(model, name)
+        layers.append(LayerMacs(name, weight.numel() * window, int(torch.count_nonzero(weight)) * window))
+    fc = model.classifier.weight
+    layers.append(LayerMacs("classifier", fc.numel(), int(torch.count_nonzero(fc))))
+    return layers
+
+
+def fastgrnn_macs_report(model: FastGRNN, window: int = 128) -> dict[str, Any]:
+    """MACs per window and, for the cell (W x + U h, run once per sensor sample on a streaming device), per
+    time step; the classifier runs once per window."""
+    layers = fastgrnn_macs(model, window)
+    report = macs_summary(layers)
+    cell = [layer for layer in layers if layer.name != "classifier"]
+    report["unit"] = f"per window of {window} steps"
+    report["per_step"] = {"dense": sum(layer.macs for layer in cell) // window,
+                          "effective": sum(layer.effective_macs for layer in cell) // window}
+    return report

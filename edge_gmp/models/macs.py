@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from edge_gmp.models.fastgrnn import FastGRNN
+from edge_gmp.models.registry import spec_of
 
 
 @dataclass(frozen=True)
@@ -58,28 +58,6 @@ def count_macs(model: nn.Module, example_input: Tensor) -> list[LayerMacs]:
     return [LayerMacs(name, *totals[name]) for name in layers if name in totals]
 
 
-def fastgrnn_macs(model: nn.Module, window: int = 128) -> list[LayerMacs]:
-    """Per-window MACs of a FastGRNN: W x and U h each time step (low-rank: the factors one after the
-    other, ``(x W2^T) W1^T``, as exported), ``window`` steps, then the classifier once."""
-    names = ["W"] if model.config.rank_w is None else ["W2", "W1"]
-    names += ["U"] if model.config.rank_u is None else ["U2", "U1"]
-    layers = []
-    for name in names:
-        weight = getattr(model, name)
-        layers.append(LayerMacs(name, weight.numel() * window, int(torch.count_nonzero(weight)) * window))
-    fc = model.classifier.weight
-    layers.append(LayerMacs("classifier", fc.numel(), int(torch.count_nonzero(fc))))
-    return layers
-
-
-def model_macs(model: nn.Module, example_input: Tensor) -> list[LayerMacs]:
-    """Per-layer MACs of any registered model: FastGRNN per window of ``example_input``'s length (its
-    time loop is not a module hooks can see), other models by forward hooks."""
-    if isinstance(model, FastGRNN):
-        return fastgrnn_macs(model, window=example_input.shape[1])
-    return count_macs(model, example_input)
-
-
 def macs_summary(layers: list[LayerMacs]) -> dict:
     """JSON-ready totals and per-layer rows, MACs per sample."""
     dense = sum(layer.macs for layer in layers)
@@ -90,16 +68,9 @@ def macs_summary(layers: list[LayerMacs]) -> dict:
 
 
 def macs_report(model: nn.Module, example_input: Tensor) -> dict:
-    """:func:`macs_summary` of ``model`` with its unit; FastGRNN also per time step (the cell, W x + U h,
-    which a streaming device runs once per sensor sample; the classifier runs once per window)."""
-    layers = model_macs(model, example_input)
-    report = macs_summary(layers)
-    if isinstance(model, FastGRNN):
-        window = example_input.shape[1]
-        cell = [layer for layer in layers if layer.name != "classifier"]
-        report["unit"] = f"per window of {window} steps"
-        report["per_step"] = {"dense": sum(layer.macs for layer in cell) // window,
-                              "effective": sum(layer.effective_macs for layer in cell) // window}
-    else:
-        report["unit"] = "per sample"
-    return report
+    """Per-sample MACs of a registered model, dense and counting non-zero weights: the model's own count
+    where its registry entry has one (e.g. a time loop hooks cannot see), else forward hooks."""
+    own = spec_of(model).macs
+    if own is not None:
+        return own(model, example_input)
+    return {**macs_summary(count_macs(model, example_input)), "unit": "per sample"}

@@ -49,6 +49,7 @@ class DepthwiseSeparable(nn.Sequential):
         self.pointwise = _conv_bn_relu(cin, cout, 1)
 
 
+@register_model("mobilenet_v1", MobileNetV1Config, input_layout="NCHW")
 class MobileNetV1(nn.Module):
     def __init__(self, config: MobileNetV1Config) -> None:
         super().__init__()
@@ -78,8 +79,3 @@ class MobileNetV1(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.pool(self.features(x)).flatten(1))
-
-
-@register_model("mobilenet_v1", MobileNetV1Config)
-def build_mobilenet_v1(config: MobileNetV1Config) -> MobileNetV1:
-    return MobileNetV1(config)

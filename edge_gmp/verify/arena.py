@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from edge_gmp.errors import UserError
 from edge_gmp.native import capture_native_output
 from edge_gmp.runtimes.errors import ArenaTooSmall, Unsupported
 from edge_gmp.runtimes.tflite_file import TFLiteInfo, inspect_tflite
@@ -26,11 +26,20 @@ _MAX_ARENA = 1 << 28
 _LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 
 
-def _runs(data: bytes, arena: int, info: TFLiteInfo, known_good: bool = False) -> bool:
-    """Allocate tensors and run one inference (zeros) in ``arena`` bytes. Once a larger arena is
-    ``known_good``, any failure means this one is too small (TFLM's wording for that varies)."""
+class ArenaExceeds(Exception):
+    """The model did not allocate and run within the largest arena tried (``limit`` bytes)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"TFLite Micro could not allocate and run the model within {limit:,} bytes")
+
+
+def _runs(data: bytes, arena: int, info: TFLiteInfo, known_good: bool = False, alt: int = 0) -> bool:
+    """Allocate tensors and run one inference (zeros) in ``arena`` bytes (and ``alt`` bytes of decompression
+    buffer). Once a larger size is ``known_good``, any failure means this one is too small (TFLM's wording for
+    that varies)."""
     try:
-        interp = create_interpreter(data, arena, info)
+        interp = create_interpreter(data, arena, info, alt)
         for i in range(len(info.input_names)):
             d = interp.get_input_details(i)
             interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), i)
@@ -44,30 +53,53 @@ def _runs(data: bytes, arena: int, info: TFLiteInfo, known_good: bool = False) -
     return True
 
 
-def measure_arena(tflite_path: str | os.PathLike) -> int:
-    """Smallest arena (bytes) with which TFLM allocates the model AND runs one inference (bisection).
+def _smallest(works: Callable[[int, bool], bool], start: int, limit: int) -> int:
+    """Smallest size for which ``works(size, known_good)`` holds: doubling from ``start`` up to ``limit``,
+    then bisection. Raises ArenaExceeds when even ``limit`` fails."""
+    hi = min(start, limit)
+    while not works(hi, False):
+        if hi >= limit:
+            raise ArenaExceeds(limit)
+        hi = min(2 * hi, limit)
+    lo = 0  # invariant: lo fails, hi works
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if works(mid, True):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
-    Raises UserError for bad files and Unsupported when TFLM cannot run the model at any size
-    (sparse encoding, an op TFLM lacks). See the module docstring: 64-bit host figure.
+
+def measure_arena(tflite_path: str | os.PathLike, limit_bytes: int | None = None,
+                  alt_decompression_bytes: int = 0) -> int:
+    """Smallest arena (bytes) with which TFLM allocates the model AND runs one inference (bisection), given
+    ``alt_decompression_bytes`` of separate decompression buffer (0: decoded tensors live in the arena).
+
+    The search never goes beyond ``limit_bytes`` (default 256 MiB; a device's RAM when validating): it raises
+    ArenaExceeds rather than asking the runtime for absurd sizes. Raises UserError for bad files and
+    Unsupported when TFLM cannot run the model at any size (sparse encoding, an op TFLM lacks). See the
+    module docstring: 64-bit host figure.
     """
     info = inspect_tflite(tflite_path)
     if info.sparse_encoded:
         raise sparse_unsupported(info)
     data = Path(tflite_path).read_bytes()
-    hi = default_arena(len(data))
-    while not _runs(data, hi, info):
-        if hi >= _MAX_ARENA:
-            raise UserError(f"{tflite_path}: TFLite Micro could not allocate the model even with a "
-                            f"{_MAX_ARENA >> 20} MiB arena")
-        hi *= 2
-    lo = 0  # invariant: lo fails, hi works
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _runs(data, mid, info, known_good=True):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    limit = _MAX_ARENA if limit_bytes is None else int(limit_bytes)
+    return _smallest(lambda size, good: _runs(data, size, info, good, alt_decompression_bytes),
+                     default_arena(len(data)), limit)
+
+
+def measure_decompression_buffer(tflite_path: str | os.PathLike, limit_bytes: int | None = None) -> int:
+    """Smallest alternate decompression buffer (``alt_decompression_memory_size``) with which a model holding
+    TFLM_DECODE operators runs, the arena being ample; 0 for a model without them."""
+    info = inspect_tflite(tflite_path)
+    if "CUSTOM:TFLM_DECODE" not in info.ops:
+        return 0
+    data = Path(tflite_path).read_bytes()
+    limit = _MAX_ARENA if limit_bytes is None else int(limit_bytes)
+    ample = measure_arena(tflite_path, limit)
+    return _smallest(lambda size, good: _runs(data, ample, info, good, size), max(1, len(data)), limit)
 
 
 def arena_breakdown(tflite_path: str | os.PathLike, arena_bytes: int) -> dict[str, int]:

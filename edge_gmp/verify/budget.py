@@ -11,7 +11,7 @@ from edge_gmp.verify.devices import Device
 
 @dataclass(frozen=True)
 class BudgetRow:
-    budget: str  # "flash", "ram" or "accuracy"
+    budget: str  # "flash", "ram", "ram block" or "accuracy"
     needed: float  # bytes (flash/ram) or the minimum accuracy
     available: float  # bytes left after the device's reserve, or the measured accuracy
     unit: str  # "bytes" or "fraction"
@@ -30,12 +30,8 @@ class BudgetRow:
 
 
 def fmt_bytes(n: float) -> str:
-    n = float(n)
-    if abs(n) >= 1 << 20:
-        return f"{n / (1 << 20):.2f} MB"
-    if abs(n) >= 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n:.0f} B"
+    """Exact bytes with thousands separators: ``302,984 B``."""
+    return f"{float(n):,.0f} B"
 
 
 def _fmt(row: BudgetRow, value: float) -> str:
@@ -80,10 +76,16 @@ class BudgetReport:
 
 
 def check_budget(flash_bytes: int, ram_bytes: int, device: Device, accuracy: float | None = None,
-                 min_accuracy: float | None = None) -> BudgetReport:
-    """Compare needs with what ``device`` offers after its reserves; UserError for impossible budgets."""
-    if flash_bytes < 0 or ram_bytes < 0:
-        raise UserError(f"flash and RAM needs must be non-negative (got {flash_bytes}, {ram_bytes})")
+                 min_accuracy: float | None = None, decompression_bytes: int = 0,
+                 ram_at_least: bool = False) -> BudgetReport:
+    """Compare needs with what ``device`` offers after its reserves; UserError for impossible budgets.
+
+    RAM is the tensor arena plus ``decompression_bytes`` (a separate buffer for tensors a compressed model
+    decodes at run time); where the device's heap is fragmented each must also fit its largest contiguous
+    block. ``ram_at_least``: the arena was not measured exactly because it did not fit the device."""
+    if flash_bytes < 0 or ram_bytes < 0 or decompression_bytes < 0:
+        raise UserError(f"flash and RAM needs must be non-negative (got {flash_bytes}, {ram_bytes}, "
+                        f"{decompression_bytes})")
     if device.flash_available <= 0 or device.ram_available <= 0:
         raise UserError(f"device {device.id}: the reserves ({device.flash_reserve_bytes} B flash, "
                         f"{device.ram_reserve_bytes} B RAM) leave nothing of its "
@@ -96,9 +98,16 @@ def check_budget(flash_bytes: int, ram_bytes: int, device: Device, accuracy: flo
     rows = [
         BudgetRow("flash", flash_bytes, device.flash_available, "bytes",
                   f"{fmt_bytes(device.flash_bytes)} flash - {fmt_bytes(device.flash_reserve_bytes)} reserve"),
-        BudgetRow("ram", ram_bytes, device.ram_available, "bytes",
-                  f"{fmt_bytes(device.sram_bytes)} SRAM - {fmt_bytes(device.ram_reserve_bytes)} reserve"),
+        BudgetRow("ram", ram_bytes + decompression_bytes, device.ram_available, "bytes",
+                  ("more than the arena the device could hold; " if ram_at_least else "")
+                  + (f"arena {fmt_bytes(ram_bytes)} + decompression buffer {fmt_bytes(decompression_bytes)}; "
+                     if decompression_bytes else "")
+                  + f"{fmt_bytes(device.sram_bytes)} SRAM - {fmt_bytes(device.ram_reserve_bytes)} reserve"),
     ]
+    if device.largest_block_bytes is not None:
+        rows.append(BudgetRow("ram block", max(ram_bytes, decompression_bytes), device.largest_block_bytes, "bytes",
+                              "the largest single allocation (arena or decompression buffer) against the "
+                              "largest contiguous RAM block"))
     if accuracy is not None:
         rows.append(BudgetRow("accuracy", min_accuracy if min_accuracy is not None else 0.0, accuracy,
                               "fraction", "no minimum set" if min_accuracy is None else ""))

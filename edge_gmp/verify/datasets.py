@@ -1,56 +1,100 @@
-"""Labelled test sets for on-device accuracy checks, prepared the way the pipeline trained on them."""
+"""Labelled test sets for on-device accuracy checks of any model, ours or a user's.
+
+The inputs a model expects depend on how it was trained, so the normalisation is explicit:
+
+- ``none``: the data in its natural units (sensor units; pixels 0-255);
+- ``fit``: standardised with statistics fitted on the same source's training split (the pipeline's recipe);
+- a JSON file: ``{"mean": [...], "std": [...]}`` per channel (images: of pixels / 255);
+- unset: the ``normalization`` of the ``manifest.json`` beside the model, but only when that manifest names
+  this model's SHA-256 (a manifest written for another file is ignored), else ``fit`` with a notice.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_gmp.errors import UserError
-from edge_gmp.runtimes.base import Session
+from edge_gmp.data import datasets as _datasets  # noqa: F401  (registers every dataset)
+from edge_gmp.data.registry import available_datasets, dataset_spec
+from edge_gmp.errors import DataError, UserError
+from edge_gmp.runtimes import Session
 
-DATASETS = ("har2", "cifar10")
-HAR_WINDOW, HAR_CHANNELS = 128, 9
+NORMALIZATIONS = ("none", "fit")  # or a path to a JSON file
 
 
-def _manifest_stats(model_path: Path) -> dict[str, Any] | None:
-    manifest = model_path.parent / "manifest.json"
+@dataclass
+class TestSet:
+    x: np.ndarray  # float32 model inputs (time series (N, T, D); images NCHW)
+    y: np.ndarray
+    source: str
+    normalization: str  # "none", "fit", "manifest" or the JSON file's path
+    statistics: dict[str, Any] | None
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def note(self) -> str:
+        how = {"none": "natural units (no normalisation)", "fit": "normalisation fitted on the training split",
+               "manifest": "normalisation from manifest.json"}.get(self.normalization,
+                                                                 f"normalisation from {self.normalization}")
+        return f"source {self.source}; {how}"
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def manifest_statistics(model_path: str | os.PathLike) -> tuple[dict[str, Any] | None, str]:
+    """The manifest's normalisation when ``manifest.json`` beside the model names the model's SHA-256; else
+    (None, why not)."""
+    manifest = Path(model_path).parent / "manifest.json"
     if not manifest.is_file():
-        return None
+        return None, "no manifest.json beside the model"
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("normalization")
-    except (json.JSONDecodeError, AttributeError) as exc:
-        raise UserError(f"{manifest} is not a valid JSON object: {exc}") from exc
+        content = json.loads(manifest.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, f"{manifest} is not valid JSON ({exc})"
+    digests = content.get("sha256") if isinstance(content, dict) else None
+    listed = set(digests.values()) if isinstance(digests, dict) else {digests} if isinstance(digests, str) else set()
+    if sha256_of(model_path) not in listed:
+        return None, f"{manifest} does not name this model's SHA-256 (it describes another file)"
+    stats = content.get("normalization")
+    if not isinstance(stats, dict):
+        return None, f"{manifest} has no normalization entry"
+    return stats, ""
 
 
-def _manifest_normalization(model_path: Path) -> dict[str, Any] | None:
-    norm = _manifest_stats(model_path)
-    if norm is None:
-        return None
-    manifest = model_path.parent / "manifest.json"
+def _json_statistics(path: str) -> dict[str, Any]:
     try:
-        mean = np.asarray(norm["mean"], dtype=np.float32).reshape(-1)
-        std = np.asarray(norm["std"], dtype=np.float32).reshape(-1)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{manifest}: 'normalization' needs 'mean' and 'std' lists ({exc})") from exc
-    if mean.shape != (HAR_CHANNELS,) or std.shape != (HAR_CHANNELS,) or not (std > 0).all():
-        raise UserError(f"{manifest}: normalization mean/std must be {HAR_CHANNELS} values, std > 0")
-    return norm
+        stats = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserError(f"--normalization {path}: cannot read it ({exc.strerror})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"--normalization {path} is not valid JSON ({exc})") from exc
+    if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
+        raise UserError(f"--normalization {path} must be a JSON object with 'mean' and 'std' lists per channel")
+    return stats
 
 
-def _normalize(data: Any, x_train: np.ndarray, x_test: np.ndarray,
-               stats: dict[str, Any] | None) -> np.ndarray:
-    if stats is None:
-        return np.asarray(data.fit_normalizer(x_train).apply(x_test), dtype=np.float32)
-    normalizer_cls = getattr(data, "Normalizer", None)
-    if normalizer_cls is not None and hasattr(normalizer_cls, "from_dict"):
-        return np.asarray(normalizer_cls.from_dict(stats).apply(x_test), dtype=np.float32)
-    mean = np.asarray(stats["mean"], dtype=np.float32)
-    std = np.asarray(stats["std"], dtype=np.float32)
-    return ((x_test - mean) / std).astype(np.float32)
+def _statistics(normalization: str | None, model_path: str | os.PathLike,
+                fit: Any) -> tuple[str, dict[str, Any] | None, list[str]]:
+    if normalization == "none":
+        return "none", None, []
+    if normalization == "fit":
+        return "fit", fit(), []
+    if normalization is not None:
+        return normalization, _json_statistics(normalization), []
+    stats, why_not = manifest_statistics(model_path)
+    if stats is not None:
+        return "manifest", stats, []
+    return "fit", fit(), [f"normalisation: {why_not}; using statistics fitted on the training split "
+                          "(--normalization none|fit|FILE.json to choose)"]
 
 
 def _evenly_spaced(n: int, limit: int | None) -> np.ndarray:
@@ -60,54 +104,37 @@ def _evenly_spaced(n: int, limit: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, limit).round().astype(np.int64))
 
 
-def _har2(model_path: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray, str]:
+def load_test_set(dataset: str, model_path: str | os.PathLike, *, normalization: str | None = None,
+                  source: str | None = None, data_path: str | os.PathLike | None = None,
+                  limit: int | None = None, download: bool = False) -> TestSet:
+    """The test split of ``dataset`` from ``source`` (default: the one ``data_path`` implies, else the
+    dataset's default) as model inputs, normalised as the module docstring says. ``limit`` takes that many
+    samples evenly spread over the set."""
+    if dataset not in available_datasets():
+        raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(available_datasets())}")
+    spec = dataset_spec(dataset)
+    path = None if data_path is None else str(data_path)
+    source = source or spec.source_of(path)
+    if source not in spec.sources:
+        raise UserError(f"unknown {dataset} source {source!r}; use one of {', '.join(spec.sources)}")
+    if source in spec.needs_path and path is None and not download:
+        raise UserError(f"--dataset {dataset} needs --data-path ({spec.path_hint})")
+    labelled = spec.test_set(source, path, download)
+    mode, stats, notices = _statistics(normalization, model_path, labelled.fit_statistics)
+    pick = _evenly_spaced(len(labelled.y), limit)
     try:
-        from edge_gmp import data
-    except ImportError as exc:
-        raise UserError(f"the HAR-2 loader (edge_gmp.data) is not available: {exc}") from exc
-    stats = _manifest_normalization(model_path)
-    har = data.load_har2(source="hapt")
-    pick = _evenly_spaced(len(har.y_test), limit)
-    x = np.asarray(har.x_test[pick], dtype=np.float32)
-    y = np.asarray(har.y_test[pick], dtype=np.int64)
-    x = _normalize(data, np.asarray(har.x_train, dtype=np.float32), x, stats)
-    note = "normalisation from manifest.json" if stats else "normalisation fitted on the training windows"
-    return x, y, note
-
-
-def _cifar10(model_path: Path, limit: int | None, data_path: str | os.PathLike | None,
-             ) -> tuple[np.ndarray, np.ndarray, str]:
-    from edge_gmp.data import ImageNormalizer, fit_image_normalizer, load_cifar10
-
-    if data_path is None:
-        raise UserError("--dataset cifar10 needs --data-path: an image folder train/<class>/..., test/<class>/... "
-                        "(or its .tar.gz), or the official cifar-10-python.tar.gz")
-    source = "official" if Path(data_path).name == "cifar-10-python.tar.gz" else "folder"
-    cifar = load_cifar10(source=source, path=data_path)
-    pick = _evenly_spaced(len(cifar.y_test), limit)
-    stats = _manifest_stats(model_path)
-    norm = ImageNormalizer.from_dict(stats) if stats else fit_image_normalizer(cifar.x_train)
-    note = "normalisation from manifest.json" if stats else "normalisation fitted on the training images"
-    return norm.apply(cifar.x_test[pick]), np.asarray(cifar.y_test[pick], dtype=np.int64), note
-
-
-def load_test_set(dataset: str, model_path: str | os.PathLike, limit: int | None = None,
-                  data_path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, str]:
-    """(x_test, y_test, note) normalised as in training: ``manifest.json`` beside the model if it has a
-    ``normalization`` entry, else statistics fitted on the training data. ``limit`` takes that many test
-    samples evenly spread over the set. CIFAR-10 comes from ``data_path`` (images as float NCHW)."""
-    if dataset == "har2":
-        return _har2(Path(model_path), limit)
-    if dataset == "cifar10":
-        return _cifar10(Path(model_path), limit, data_path)
-    raise UserError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        x = spec.to_inputs(labelled.x[pick], stats)
+    except DataError as exc:
+        raise UserError(f"normalisation ({mode}) does not fit {spec.display}: {exc}") from exc
+    return TestSet(np.asarray(x, dtype=np.float32), np.asarray(labelled.y[pick], dtype=np.int64), labelled.source,
+                   mode, stats, notices)
 
 
 def _base(name: str) -> str:
     return name.lower().split(":")[0].removeprefix("serving_default_")
 
 
-def streaming_indices(session: Session, features: int = HAR_CHANNELS) -> dict[str, int] | None:
+def streaming_indices(session: Session, features: int = 9) -> dict[str, int] | None:
     """Index arguments for evaluate_streaming when ``session`` looks like a (x_t, h) -> (h_next, logits)
     cell, else None. The input with ``features`` elements is x_t; the output sized like h is h_next
     (names decide when sizes tie, else the order h_next, logits)."""
@@ -133,3 +160,9 @@ def streaming_indices(session: Session, features: int = HAR_CHANNELS) -> dict[st
     else:
         return None
     return {"x_index": x_index, "h_index": h_index, "h_next_index": h_next, "logits_index": 1 - h_next}
+
+
+def statistics_text(stats: Mapping[str, Any] | None) -> str:
+    if stats is None:
+        return "none"
+    return f"mean {list(np.round(stats['mean'], 4))}, std {list(np.round(stats['std'], 4))}"

@@ -13,8 +13,9 @@ from typing import Any
 from edge_gmp.errors import UserError
 
 _REQUIRED_INT = ("flash_bytes", "sram_bytes", "flash_reserve_bytes", "ram_reserve_bytes")
+_OPTIONAL_INT = ("largest_block_bytes",)
 _OPTIONAL_STR = ("mcu", "source", "note")
-_ALLOWED = {"name", "aliases", *_REQUIRED_INT, *_OPTIONAL_STR}
+_ALLOWED = {"name", "aliases", *_REQUIRED_INT, *_OPTIONAL_INT, *_OPTIONAL_STR}
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Device:
     aliases: tuple[str, ...] = ()
     source: str = ""
     note: str = ""
+    largest_block_bytes: int | None = None  # largest contiguous RAM block, where the heap is fragmented
 
     @property
     def flash_available(self) -> int:
@@ -55,7 +57,7 @@ def _device(dev_id: str, raw: Any, origin: str) -> Device:
     missing = [k for k in ("name", *_REQUIRED_INT) if k not in raw]
     if missing:
         raise UserError(f"{where}: missing field(s) {', '.join(missing)}")
-    for key in _REQUIRED_INT:
+    for key in (*_REQUIRED_INT, *(k for k in _OPTIONAL_INT if k in raw)):
         value = raw[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise UserError(f"{where}: {key} must be a non-negative integer (bytes), got {value!r}")
@@ -71,7 +73,10 @@ def _device(dev_id: str, raw: Any, origin: str) -> Device:
     for key in ("name", *_OPTIONAL_STR):
         if key in raw and not isinstance(raw[key], str):
             raise UserError(f"{where}: {key} must be a string")
-    return Device(id=dev_id, name=raw["name"], aliases=tuple(aliases),
+    block = raw.get("largest_block_bytes")
+    if block is not None and not 0 < block <= raw["sram_bytes"] - raw["ram_reserve_bytes"]:
+        raise UserError(f"{where}: largest_block_bytes must be positive and within the SRAM left after the reserve")
+    return Device(id=dev_id, name=raw["name"], aliases=tuple(aliases), largest_block_bytes=block,
                   **{k: raw[k] for k in _REQUIRED_INT}, **{k: raw.get(k, "") for k in _OPTIONAL_STR})
 
 
@@ -114,4 +119,5 @@ def find_device(name: str, extra: str | os.PathLike | None = None) -> Device:
     if len(hits) > 1:
         raise UserError(f"device {name!r} is ambiguous: {', '.join(sorted(hits))}")
     known = ", ".join(f"{d.id} ({d.name})" for d in devices.values())
-    raise UserError(f"unknown device {name!r}; known devices: {known}. Add your own with --devices FILE.toml")
+    raise UserError(f"unknown device {name!r}; known devices: {known}. Add your own in a TOML file of the same "
+                    "schema (validate: --devices FILE.toml; pipeline: --set export.devices_file=FILE.toml)")

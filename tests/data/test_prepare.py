@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from edge_gmp.config import DataConfig
-from edge_gmp.data.prepare import HAR2_CLASSES, prepare_data
+from edge_gmp.data.datasets.har2 import CLASSES as HAR2_CLASSES
+from edge_gmp.data.prepare import prepare_data
 from edge_gmp.errors import ConfigError
 
 
@@ -32,7 +33,8 @@ def test_limits_take_seeded_subsets(har, har_cache_dir, monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize("bad", [
     {"dataset": "mnist"}, {"source": "folder"}, {"dataset": "cifar10"}, {"train_limit": 0},
-    {"dataset": "cifar10", "path": "x", "val_images": 0},
+    {"dataset": "cifar10", "path": "x", "options": {"val_images": 0}}, {"options": {"val_images": 10}},
+    {"options": {"val_subjects": 2.5}}, {"train_limit": 2.5}, {"download": "yes"},
 ])
 def test_bad_data_config(bad: dict) -> None:
     with pytest.raises(ConfigError):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from edge_gmp.export import convert_onnx_to_tflite, export_fastgrnn, export_onnx, step_calibration
+from edge_gmp.export import convert_onnx_to_tflite, export_streaming, export_onnx, step_calibration
 from edge_gmp.models import create_model
 
 HIDDEN = 16
@@ -31,7 +31,7 @@ def fastgrnn_model() -> nn.Module:
 
 @pytest.fixture(scope="session")
 def fastgrnn_onnx(fastgrnn_model, tmp_path_factory) -> dict:
-    return export_fastgrnn(fastgrnn_model, tmp_path_factory.mktemp("fastgrnn_onnx"))
+    return export_streaming(fastgrnn_model, tmp_path_factory.mktemp("fastgrnn_onnx"))
 
 
 @pytest.fixture(scope="session")
@@ -91,4 +91,4 @@ def low_rank_model() -> nn.Module:
 
 @pytest.fixture(scope="session")
 def low_rank_onnx(low_rank_model, tmp_path_factory) -> dict:
-    return export_fastgrnn(low_rank_model, tmp_path_factory.mktemp("low_rank_onnx"))
+    return export_streaming(low_rank_model, tmp_path_factory.mktemp("low_rank_onnx"))

@@ -2,7 +2,8 @@ import torch
 from torch import nn
 
 from edge_gmp.models import create_model
-from edge_gmp.models.macs import LayerMacs, count_macs, fastgrnn_macs, macs_report, macs_summary, model_macs
+from edge_gmp.models.fastgrnn import fastgrnn_macs
+from edge_gmp.models.macs import LayerMacs, count_macs, macs_report, macs_summary
 
 
 class Tiny(nn.Module):
@@ -68,16 +69,17 @@ def test_fastgrnn_full_and_low_rank():
         ("W2", 2 * 3 * 128), ("W1", 4 * 2 * 128), ("U2", 1 * 4 * 128), ("U1", 4 * 1 * 128), ("classifier", 8)]
 
 
-def test_model_macs_dispatch_and_summary() -> None:
+def test_macs_report_asks_the_registry_entry() -> None:
     rnn = create_model("fastgrnn", hidden=4)
     with torch.no_grad():
         rnn.U.zero_()
-    summary = macs_summary(model_macs(rnn, torch.zeros(1, 10, 9)))
+    summary = macs_report(rnn, torch.zeros(1, 10, 9))
     assert summary["dense"] == (4 * 9 + 4 * 4) * 10 + 2 * 4
     assert summary["effective"] == summary["dense"] - 4 * 4 * 10
     assert [row["name"] for row in summary["layers"]] == ["W", "U", "classifier"]
     cnn = create_model("mobilenet_v1", width=0.25)
-    assert macs_summary(model_macs(cnn, torch.zeros(1, 3, 32, 32)))["ratio"] == 1.0
+    assert macs_report(cnn, torch.zeros(1, 3, 32, 32))["ratio"] == 1.0
+    assert macs_summary(count_macs(cnn, torch.zeros(1, 3, 32, 32)))["ratio"] == 1.0
 
 
 def test_macs_report_per_step_and_per_window() -> None:

@@ -52,8 +52,19 @@ def test_check_budget_rows_and_failures():
     bad = check_budget(100_000, dev.ram_available + 2048, dev, accuracy=0.85, min_accuracy=0.9)
     assert not bad.ok and [r.ok for r in bad.rows] == [True, False, False]
     msgs = bad.failures()
-    assert "ram over budget by 2.0 KB" in msgs[0] and "0.0500 below" in msgs[1]
+    assert "ram over budget by 2,048 B" in msgs[0] and "0.0500 below" in msgs[1]
     assert "NO" in bad.table() and bad.to_dict()["failures"] == msgs
+
+
+def test_decompression_buffer_counts_and_fragmented_ram_is_checked_per_block():
+    esp32 = find_device("esp32")
+    assert esp32.largest_block_bytes == 112_640
+    report = check_budget(100_000, 100_000, esp32, decompression_bytes=20_000)
+    assert [r.budget for r in report.rows] == ["flash", "ram", "ram block"]
+    assert report.rows[1].needed == 120_000 and report.ok
+    split = check_budget(100_000, 120_000, esp32)  # fits the DRAM in total, not in one block
+    assert [r.ok for r in split.rows] == [True, True, False]
+    assert "ram block over budget by 7,360 B" in split.failures()[0]
 
 
 @pytest.mark.parametrize("kwargs,msg", [({"accuracy": 0.9, "min_accuracy": 1.5}, r"\[0, 1\]"),

@@ -1,12 +1,13 @@
+import hashlib
 import json
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-import edge_gmp
 from edge_gmp import validate
 
 
@@ -72,53 +73,50 @@ def test_non_finite_model_exits_1(models):
 
 
 @pytest.fixture
-def fake_har(models, monkeypatch):
-    """A stand-in for edge_gmp.data (being written elsewhere) serving the test samples as HAR-2."""
+def toy_set(models, tmp_path):
+    """The verify models' samples served as a user's own dataset (tests/plugins/toy_dataset.py, from an .npz):
+    raw values 2 x + 1, labelled with the float model's own predictions on x."""
+    from plugins import toy_dataset  # noqa: F401  (registers "toy-windows")
+
     from edge_gmp.runtimes import open_session
     from edge_gmp.verify import run_samples
 
     ref = run_samples(open_session("onnxruntime", models.onnx), [models.samples])[0]
-    har = types.SimpleNamespace(x_train=models.samples * 2 + 1, y_train=np.zeros(24, np.int64),
-                                x_test=models.samples * 2 + 1, y_test=ref.argmax(1))
+    raw = models.samples * 2 + 1
+    path = tmp_path / "toy.npz"
 
-    class Normalizer:
-        def __init__(self, mean, std):
-            self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    def write(y_test: np.ndarray, x_test: np.ndarray = raw) -> Path:
+        np.savez(path, x_train=raw, y_train=np.zeros(len(raw), np.int64), x_test=x_test, y_test=y_test)
+        return path
 
-        def apply(self, x):
-            return (x - self.mean) / self.std
-
-        @classmethod
-        def from_dict(cls, d):
-            return cls(d["mean"], d["std"])
-
-    fake = types.SimpleNamespace(load_har2=lambda source: har, Normalizer=Normalizer,
-                                 fit_normalizer=lambda x: Normalizer(np.ones(9), np.full(9, 2.0)))
-    monkeypatch.setitem(sys.modules, "edge_gmp.data", fake)
-    monkeypatch.setattr(edge_gmp, "data", fake, raising=False)
-    return har
+    write(ref.argmax(1))
+    return types.SimpleNamespace(path=path, raw=raw, labels=ref.argmax(1), write=write)
 
 
-def test_accuracy_budget_with_fitted_normaliser(models, fake_har, capsys):
-    assert validate.main([str(models.float32), "--device", "pico", "--dataset", "har2",
-                          "--min-accuracy", "0.99", "--json"]) == 0
+def test_accuracy_budget_with_fitted_normaliser(models, toy_set, capsys):
+    args = [str(models.float32), "--device", "pico", "--dataset", "toy-windows", "--data-path", str(toy_set.path)]
+    assert validate.main([*args, "--normalization", "fit", "--min-accuracy", "0.99", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["accuracy"] == 1.0 and report["accuracy_samples"] == 24
-    assert "fitted on the training windows" in report["accuracy_note"]
-    fake_har.y_test = 1 - fake_har.y_test
-    assert validate.main([str(models.float32), "--device", "pico", "--dataset", "har2",
-                          "--min-accuracy", "0.5", "--limit", "8"]) == 1
+    assert "fitted on the training split" in report["accuracy_note"]
+    toy_set.write(1 - toy_set.labels)
+    assert validate.main([*args, "--normalization", "fit", "--min-accuracy", "0.5", "--limit", "8"]) == 1
     assert "FAIL: accuracy 0.0000 is 0.5000 below" in capsys.readouterr().out
 
 
-def test_streaming_model_uses_manifest(models, fake_har, capsys, tmp_path):
+def test_streaming_model_uses_its_own_manifest_only(models, toy_set, capsys, tmp_path):
     path = tmp_path / "stream.tflite"
     path.write_bytes(models.stream.read_bytes())
     norm = {"mean": [1.0] * 9, "std": [2.0] * 9}
-    (tmp_path / "manifest.json").write_text(json.dumps({"normalization": norm}))
-    windows = fake_har.x_test[:5]
-    fake_har.y_test = models.stream_reference((windows - 1) / 2).argmax(1)
-    assert validate.main([str(path), "--device", "esp32", "--dataset", "har2", "--min-accuracy", "1",
-                          "--limit", "5"]) == 0
+    windows = toy_set.raw[:5]
+    toy_set.write(models.stream_reference((windows - 1) / 2).argmax(1), windows)
+    args = [str(path), "--device", "esp32", "--dataset", "toy-windows", "--data-path", str(toy_set.path),
+            "--min-accuracy", "1", "--limit", "5"]
+    (tmp_path / "manifest.json").write_text(json.dumps({"normalization": norm, "sha256": {"stream.tflite": "0" * 64}}))
+    validate.main(args)
+    assert "does not name this model's SHA-256" in capsys.readouterr().out  # another file's manifest: ignored
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (tmp_path / "manifest.json").write_text(json.dumps({"normalization": norm, "sha256": {"stream.tflite": digest}}))
+    assert validate.main(args) == 0
     out = capsys.readouterr().out
     assert "accuracy  1.0000 on 5 test samples" in out and "manifest.json" in out

@@ -1,0 +1,81 @@
+"""HAR-2: UCI HAR windows (128 steps x 9 channels) in two classes, rebuilt offline from the raw HAPT recordings
+("hapt", default) or read from the official archive ("uci"); validation holds out whole training subjects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_gmp.data.dataset import load_har2, split_by_subject
+from edge_gmp.data.layout import ACTIVITIES, POSITIVE_ACTIVITIES, WINDOW
+from edge_gmp.data.normalize import Normalizer, fit_normalizer
+from edge_gmp.data.registry import (
+    DatasetSpec,
+    LabelledSet,
+    PreparedData,
+    as_tensors,
+    register_dataset,
+    seeded_subset,
+)
+
+CLASSES = (
+    "/".join(ACTIVITIES[a].lower() for a in sorted(set(ACTIVITIES) - POSITIVE_ACTIVITIES)),
+    "/".join(ACTIVITIES[a].lower() for a in sorted(POSITIVE_ACTIVITIES)),
+)
+
+
+@dataclass(frozen=True)
+class Har2Options:
+    """``val_subjects``: training subjects held out (whole) for model selection."""
+
+    val_subjects: int = 4
+
+    def __post_init__(self) -> None:
+        if isinstance(self.val_subjects, bool) or not isinstance(self.val_subjects, int):
+            raise ValueError(f"val_subjects must be an integer, got {self.val_subjects!r}")
+        if not 1 <= self.val_subjects <= 10:
+            raise ValueError(f"val_subjects must be in [1, 10], got {self.val_subjects}")
+
+
+def prepare(cfg: Any, seed: int) -> PreparedData:
+    har = load_har2(source=cfg.source, path=cfg.path, download=cfg.download)
+    train, val = split_by_subject(har, val_subjects=cfg.options.val_subjects, seed=seed)
+    train = train.select(seeded_subset(len(train), cfg.train_limit, seed))
+    test = seeded_subset(len(har.y_test), cfg.test_limit, seed + 1)
+    norm = fit_normalizer(train.x)
+    return PreparedData("har2", har.source, *as_tensors(norm.apply(train.x), train.y),
+                        *as_tensors(norm.apply(val.x), val.y),
+                        *as_tensors(norm.apply(har.x_test[test]), har.y_test[test]), norm.to_dict(), CLASSES)
+
+
+def test_set(source: str, path: str | None, download: bool) -> LabelledSet:
+    har = load_har2(source=source, path=path, download=download)
+    return LabelledSet(np.asarray(har.x_test, dtype=np.float32), np.asarray(har.y_test, dtype=np.int64),
+                       har.source, lambda: fit_normalizer(har.x_train).to_dict())
+
+
+def to_inputs(x: np.ndarray, statistics: Mapping[str, Any] | None) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x if statistics is None else np.asarray(Normalizer.from_dict(dict(statistics)).apply(x), np.float32)
+
+
+def describe(metrics: Mapping[str, Any]) -> str:
+    n = metrics["samples"]
+    return (f"HAR-2 (binary UCI HAR), source `{metrics['data_source']}`, {WINDOW} steps × 9 channels; "
+            f"{n['train']:,} train / {n['val']:,} validation / {n['test']:,} test windows; classes: "
+            + ", ".join(f"{i} = {c}" for i, c in enumerate(metrics["classes"]))
+            + ". Validation subjects are held out of training; the test set is the official test subjects. "
+            "Inputs are normalised per channel with the training statistics in `metrics.json` "
+            "(`normalization`) and in the device manifest.")
+
+
+register_dataset(DatasetSpec(
+    name="har2", display="HAR-2", sources=("hapt", "uci"), downloadable="uci", options=Har2Options,
+    prepare=prepare, test_set=test_set, to_inputs=to_inputs, describe=describe,
+    usage="normalise each sample with `normalization` ((x - mean) / std per channel, sensor units: total and "
+          "body acceleration in g, angular velocity in rad/s)",
+    path_hint="the 'UCI HAR Dataset' folder or its zip (source uci), or the HAPT pickle (source hapt)",
+    source_for_path=lambda path: "hapt" if str(path).endswith(".pkl.gz") else "uci"))

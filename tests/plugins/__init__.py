@@ -1,0 +1,1 @@
+"""A dataset and a model added the way a user adds theirs: one file each (and a config file)."""
