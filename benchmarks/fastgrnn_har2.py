@@ -1,8 +1,10 @@
-"""FastGRNN on HAR-2 through the whole pipeline, per preset: accuracy in every runtime, sizes, arena, time.
+"""FastGRNN on HAR-2 through the whole pipeline, per preset and seed: accuracy in PyTorch and on the device, the
+device file's bytes, RAM and the board budget; mean ± half-range and the worst seed per preset.
 
-    python benchmarks/fastgrnn_har2.py [--presets fastgrnn-har2,fastgrnn-har2-paper] [--runs-dir runs/bench]
+    python benchmarks/fastgrnn_har2.py [--presets fastgrnn-har2,fastgrnn-har2-paper] [--seeds 0,1,2]
+        [--runs-dir runs/bench]
 
-Runs ``python -m edge_gmp.pipeline --preset P`` (in-process) for each preset, prints one table and writes
+Runs the pipeline (in-process) for every preset x seed, prints one table and writes
 benchmarks/results/fastgrnn_har2.json and .md (merged with earlier presets' results).
 """
 
@@ -10,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,91 +22,129 @@ import torch
 
 from edge_gmp.config import load_config
 from edge_gmp.pipeline import PipelineFailed, run
+from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import markdown_table, text_table
+from edge_gmp.runtimes import device_runtime
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HEADERS = ("preset", "hidden", "sparsity", "dense", "pruned", "int8 TFLM", "int8 LiteRT", "int8 bytes",
-           "int8 sparse bytes", "arena", "budget", "train s", "total s")
+HEADERS = ("preset", "seed", "dense", "pruned", "device", "device loss", "int file", "device file",
+           "paper weights", "RAM", "budget", "train s", "total s")
+INDEX_BYTES_LIMIT = 256  # matrices with at most 256 elements index a non-zero in one byte, larger ones in two
 
 
-def _runtime_accuracy(metrics: dict[str, Any], artifact: str, runtime: str) -> float | None:
+def paper_weight_bytes(model_file: Path) -> int:
+    """The FastGRNN paper's way of counting a sparse 8-bit model: each non-zero weight of a matrix as one byte
+    plus its index (one byte for matrices up to 256 elements, else two), every other parameter one byte."""
+    state = torch.load(model_file, weights_only=True)
+    masks, total = state["masks"], 0
+    for name, value in state["state_dict"].items():
+        if name in masks:
+            nonzero = int(torch.count_nonzero(value))
+            total += nonzero * (1 + (1 if value.numel() <= INDEX_BYTES_LIMIT else 2))
+        else:
+            total += value.numel()
+    return total
+
+
+def _device_accuracy(metrics: dict[str, Any]) -> float | None:
+    device_name = (metrics.get("device_file") or {}).get("dense_file", "")
     for art in metrics.get("artifacts", []):
-        if art["name"] == artifact:
-            for r in art["runtimes"]:
-                if r["runtime"] == runtime:
-                    return r["accuracy"]
+        if Path(art["path"]).name == device_name:
+            return next((r["accuracy"] for r in art["runtimes"] if r["runtime"] == device_runtime()), None)
     return None
 
 
-def _bytes(metrics: dict[str, Any], artifact: str) -> int | None:
-    return next((a["bytes"] for a in metrics.get("artifacts", []) if a["name"] == artifact), None)
-
-
-def summarize(preset: str, metrics: dict[str, Any], total_seconds: float) -> dict[str, Any]:
-    budget = metrics.get("budget") or {}
+def summarize(preset: str, seed: int, metrics: dict[str, Any], run_dir: Path, total: float) -> dict[str, Any]:
+    budget, device = metrics.get("budget") or {}, metrics.get("device_file") or {}
+    accuracy = _device_accuracy(metrics)
     return {
-        "preset": preset,
-        "hidden": None,
+        "preset": preset, "seed": seed, "dense_accuracy": metrics["dense_test_accuracy"],
+        "pruned_accuracy": metrics["pruned_test_accuracy"], "device_accuracy": accuracy,
+        "device_loss_points": None if accuracy is None else 100 * (metrics["pruned_test_accuracy"] - accuracy),
+        "integer_file_bytes": device.get("dense_bytes"), "device_file_bytes": device.get("bytes"),
+        "device_ram_bytes": device.get("ram_bytes"), "paper_weight_bytes": paper_weight_bytes(run_dir / "model.pt"),
         "sparsity": metrics["sparsity"],
-        "dense_accuracy": metrics["dense_test_accuracy"],
-        "pruned_accuracy": metrics["pruned_test_accuracy"],
-        "int8_tflm_accuracy": _runtime_accuracy(metrics, "tflite step int8", "tflm"),
-        "int8_litert_accuracy": _runtime_accuracy(metrics, "tflite step int8", "litert"),
-        "int8_bytes": _bytes(metrics, "tflite step int8"),
-        "int8_sparse_bytes": _bytes(metrics, "tflite step int8_sparse"),
-        "arena_bytes": next((a["arena_bytes"] for a in metrics.get("artifacts", [])
-                             if a["name"] == "tflite step int8"), None),
         "budget": f"{budget['device']['id']} {'ok' if budget['ok'] else 'FAILED'}" if budget else "-",
-        "train_seconds": sum(h["seconds"] for h in metrics["history"]),
-        "total_seconds": total_seconds,
-        "failures": metrics.get("failures", []),
+        "train_seconds": metrics["train_seconds"], "total_seconds": total, "failures": metrics.get("failures", []),
+        "machine": metrics.get("machine"), "timings": metrics.get("timings"),
     }
 
 
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2%}"
+
+
 def _row(r: dict[str, Any]) -> tuple[Any, ...]:
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2%}"
-    return (r["preset"], r["hidden"], f"{r['sparsity']:.1%}", pct(r["dense_accuracy"]), pct(r["pruned_accuracy"]),
-            pct(r["int8_tflm_accuracy"]), pct(r["int8_litert_accuracy"]), r["int8_bytes"], r["int8_sparse_bytes"],
-            r["arena_bytes"], r["budget"], f"{r['train_seconds']:.0f}", f"{r['total_seconds']:.0f}")
+    loss = "-" if r["device_loss_points"] is None else f"{r['device_loss_points']:+.2f}"
+    return (r["preset"], r["seed"], _pct(r["dense_accuracy"]), _pct(r["pruned_accuracy"]), _pct(r["device_accuracy"]),
+            loss, r["integer_file_bytes"], r["device_file_bytes"], r["paper_weight_bytes"], r["device_ram_bytes"],
+            r["budget"], f"{r['train_seconds']:.0f}", f"{r['total_seconds']:.0f}")
 
 
-def main() -> None:
+def spread(values: list[float]) -> str:
+    """mean ± half the range, in percent."""
+    return f"{100 * sum(values) / len(values):.2f} ± {50 * (max(values) - min(values)):.2f}"
+
+
+def summary_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    out = []
+    for preset in sorted({r["preset"] for r in rows}):
+        mine = [r for r in rows if r["preset"] == preset]
+        devices = [r["device_accuracy"] for r in mine if r["device_accuracy"] is not None]
+        losses = [r["device_loss_points"] for r in mine if r["device_loss_points"] is not None]
+        out.append((preset, len(mine), spread([r["dense_accuracy"] for r in mine]),
+                    spread([r["pruned_accuracy"] for r in mine]), spread(devices) if devices else "-",
+                    f"{100 * min(devices):.2f}" if devices else "-",
+                    f"{max(losses):+.2f}" if losses else "-", max(r["device_file_bytes"] or 0 for r in mine)))
+    return out
+
+
+SUMMARY_HEADERS = ("preset", "seeds", "dense % (mean ± half-range)", "pruned %", "device %", "worst device %",
+                   "worst device loss (pts)", "largest device file")
+
+
+def write_results(rows: list[dict[str, Any]], command: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    machine = rows[-1]["machine"] or describe_machine()
+    (RESULTS / "fastgrnn_har2.json").write_text(json.dumps({"machine": machine, "command": command,
+                                                            "results": rows}, indent=2) + "\n")
+    md = ["# FastGRNN on HAR-2 through the pipeline", "",
+          f"`{command}` on {machine}. Accuracies on the full rebuilt HAR-2 test set (2,973 windows); pruned = "
+          "PyTorch float; device = the device artifact (int16x8 streaming step, h_next's integers copied into h) "
+          "in TFLite Micro; device loss = pruned - device; int file = that flatbuffer; device file = the same with "
+          "its pruned weights stored for TFLM_DECODE (identical outputs proven on every test window and step); "
+          "paper weights = non-zero weights as int8 plus their indices and every other parameter as one byte (the "
+          "FastGRNN paper's count); RAM = TFLite Micro arena of the device file, 64-bit host.", "",
+          markdown_table(SUMMARY_HEADERS, summary_rows(rows)), "", markdown_table(HEADERS, [_row(r) for r in rows]),
+          ""]
+    (RESULTS / "fastgrnn_har2.md").write_text("\n".join(md))
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", default="fastgrnn-har2")
+    parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--runs-dir", default="runs/bench")
     args = parser.parse_args()
-
     out_json = RESULTS / "fastgrnn_har2.json"
-    previous = json.loads(out_json.read_text()) if out_json.is_file() else {"results": []}
-    results = {r["preset"]: r for r in previous["results"]}
-    for preset in args.presets.split(","):
-        config = load_config(preset)
-        started = time.perf_counter()
-        try:
-            metrics = run(config, Path(args.runs_dir) / preset, progress=False)
-        except PipelineFailed as exc:
-            metrics = json.loads((exc.out_dir / "metrics.json").read_text())
-        row = summarize(preset, metrics, time.perf_counter() - started)
-        row["hidden"] = config.model.hidden
-        row["command"] = f"python -m edge_gmp.pipeline --preset {preset}"
-        results[preset] = row
-        print(text_table(HEADERS, [_row(row)]), flush=True)
-
-    machine = (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-               f"torch {torch.__version__}")
-    ordered = [results[k] for k in sorted(results)]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps({"machine": machine, "results": ordered}, indent=2) + "\n")
-    md = ["# FastGRNN on HAR-2 through the pipeline\n",
-          f"Each row: `python benchmarks/fastgrnn_har2.py --presets <preset>` on {machine}. Accuracies on the full "
-          "HAR-2 test set; int8 = the streaming step model (the device artifact), int8 sparse = TFLite's "
-          "sparse encoding of it (not runnable on TFLite Micro); arena = smallest TFLite Micro arena, "
-          "64-bit host.\n",
-          markdown_table(HEADERS, [_row(r) for r in ordered]), ""]
-    (RESULTS / "fastgrnn_har2.md").write_text("\n".join(md))
-    print("\n" + text_table(HEADERS, [_row(r) for r in ordered]))
+    previous = json.loads(out_json.read_text()).get("results", []) if out_json.is_file() else []
+    presets, seeds = args.presets.split(","), [int(s) for s in args.seeds.split(",")]
+    rows = [r for r in previous if r.get("preset") not in presets and "seed" in r]
+    for preset in presets:
+        for seed in seeds:
+            config = load_config(preset, overrides={"train": {"seed": seed}})
+            run_dir = Path(args.runs_dir) / f"{preset}-seed{seed}"
+            started = time.perf_counter()
+            try:
+                metrics = run(config, run_dir, progress=False, overwrite=True)
+            except PipelineFailed as exc:
+                metrics = json.loads((exc.out_dir / "metrics.json").read_text())
+            rows.append(summarize(preset, seed, metrics, run_dir, time.perf_counter() - started))
+            print(text_table(HEADERS, [_row(rows[-1])]), flush=True)
+    write_results(rows, shlex.join(["python", *sys.argv]))
+    print("\n" + text_table(SUMMARY_HEADERS, summary_rows(rows)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from edge_gmp.config import load_config
@@ -30,12 +29,12 @@ from edge_gmp.deployment import measure_device_artifact
 from edge_gmp.models import create_model
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import markdown_table, text_table
+from edge_gmp.run_record import record_for_model
 from edge_gmp.sweep import plan, run_sweep
-from edge_gmp.train import predict
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HEADERS = ("width", "sparsity", "float", "int8 TFLM", "int8 LiteRT", "int8 bytes", "gzip", "sparse-encoded",
-           "info limit", "arena", "MACs (effective)", "checks")
+HEADERS = ("width", "sparsity", "float", "int8 TFLM", "int8 LiteRT", "int8 bytes", "device bytes", "gzip",
+           "sparse-encoded", "info limit", "arena", "device RAM", "MACs (effective)", "checks")
 
 
 def _row(width: float, sparsity: float, float_accuracy: float, export: dict[str, Any], macs: int,
@@ -43,7 +42,8 @@ def _row(width: float, sparsity: float, float_accuracy: float, export: dict[str,
     return {"width": width, "sparsity": sparsity, "float_accuracy": float_accuracy,
             "int8_tflm_accuracy": export["accuracy"].get("tflm"),
             "int8_litert_accuracy": export["accuracy"].get("litert"),
-            "int8_bytes": export["bytes"], "gzip_bytes": export["gzip_bytes"],
+            "int8_bytes": export["bytes"], "device_bytes": export.get("device_bytes"),
+            "device_ram_bytes": export.get("device_ram_bytes"), "gzip_bytes": export["gzip_bytes"],
             "sparse_encoded_bytes": export["sparse_encoded_bytes"], "info_limit_bytes": export["info_limit_bytes"],
             "arena_bytes": export["arena_bytes"], "macs": macs, "dense_macs": dense_macs,
             "problems": export["problems"], "train_seconds": train_seconds}
@@ -53,8 +53,9 @@ def _cells(r: dict[str, Any]) -> tuple[Any, ...]:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{v:.2%}"
     return (f"{r['width']:g}", f"{r['sparsity']:.0%}", pct(r["float_accuracy"]), pct(r["int8_tflm_accuracy"]),
-            pct(r["int8_litert_accuracy"]), r["int8_bytes"], r["gzip_bytes"], r["sparse_encoded_bytes"],
-            r["info_limit_bytes"], r["arena_bytes"], f"{r['macs']:,} ({r['macs'] / r['dense_macs']:.0%})",
+            pct(r["int8_litert_accuracy"]), r["int8_bytes"], r.get("device_bytes"), r["gzip_bytes"],
+            r["sparse_encoded_bytes"], r["info_limit_bytes"], r["arena_bytes"], r.get("device_ram_bytes"),
+            f"{r['macs']:,} ({r['macs'] / r['dense_macs']:.0%})",
             "; ".join(r["problems"]) or "ok")
 
 
@@ -71,9 +72,12 @@ def write_markdown(runs: list[dict[str, Any]]) -> None:
                f"{prune['prune_epochs']} pruning + {prune['finetune_epochs']} fine-tuning epochs from the dense "
                "weights. Accuracies on all 10,000 test images (the JPEG copy in ../shared: absolute figures are "
                "not comparable with papers on the PNG originals); int8 = full-integer flatbuffer, what TFLite "
-               "Micro runs; sparse-encoded = TFLite's sparsity format of it (TFLite Micro cannot run it); info "
-               "limit = int8 non-zeros + positions at the entropy bound; arena = smallest TFLite Micro arena, "
-               "64-bit host; MACs per image, counting non-zero weights.", "",
+               "Micro runs; device bytes = the file a microcontroller gets: the int8 file with its pruned weights "
+               "stored for TFLite Micro's TFLM_DECODE operator (PRUNING/LUT), outputs proven identical to the int8 "
+               "file on 500 test images; sparse-encoded = TFLite's sparsity format (TFLite Micro cannot run it); "
+               "info limit = int8 non-zeros + positions at the entropy bound; arena = smallest TFLite Micro arena "
+               "of the int8 file, 64-bit host; device RAM = the device file's arena (+ decompression buffer); MACs "
+               "per image, counting non-zero weights.", "",
                markdown_table(HEADERS, [_cells(r) for r in run["rows"]]), ""]
     (RESULTS / "mobilenet_cifar10.md").write_text("\n".join(md))
 
@@ -85,12 +89,13 @@ def main() -> int:
     parser.add_argument("--sparsities", default="0.5,0.8,0.9,0.95")
     parser.add_argument("--init-from", help="dense weights to start from (default: train them here)")
     parser.add_argument("--out", default="runs/bench-mobilenet", help="working directory (sweep cells)")
+    parser.add_argument("--preset", default="mobilenetv1-cifar10", help="the recipe of the cells")
     args = parser.parse_args()
 
-    overrides = {"model": {"width": args.width}, "data": {"path": args.data_path}}
+    overrides: dict[str, Any] = {"model": {"width": args.width}, "data": {"path": args.data_path}}
     if args.init_from:
         overrides["train"] = {"init_from": args.init_from}
-    base = load_config("mobilenetv1-cifar10", overrides=overrides)
+    base = load_config(args.preset, overrides=overrides)
     sparsities = [float(s) for s in args.sparsities.split(",")]
     started = time.perf_counter()
     out = Path(args.out) / f"width{args.width:g}"
@@ -104,12 +109,9 @@ def main() -> int:
     data = prepare_data(base.data, seed=base.train.seed)
     dense = create_model(base.model_name, base.model)
     dense.load_state_dict(torch.load(out / f"dense-seed{base.train.seed}" / "model.pt", weights_only=True))
-    logits = predict(dense, data.x_test)
-    accuracy = int((logits.argmax(1) == data.y_test).sum()) / len(data.y_test)
-    prunable = summary["cells"][0]["prunable_weights"]
-    dense_export = measure_device_artifact(dense, base.export, out / "dense-artifacts", data.x_train.numpy(),
-                                           data.x_test.numpy(), np.asarray(data.y_test), logits.numpy(), accuracy,
-                                           prunable, seed=base.train.seed)
+    record = record_for_model(base, data, dense)
+    accuracy = record.pruned_test_accuracy
+    dense_export = measure_device_artifact(record, data, base.export, out / "dense-artifacts", seed=base.train.seed)
     dense_macs = summary["dense"][0]["macs"]["dense"]
     rows = [_row(args.width, 0.0, accuracy, dense_export, dense_macs, dense_macs, None)]
     rows += [_row(args.width, c["sparsity"], c["test_accuracy"], c["export"], c["macs"]["effective"], dense_macs,

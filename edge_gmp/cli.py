@@ -1,50 +1,78 @@
-"""Command-line flags shared by the pipeline and the sweep: preset, config file, overrides -> RunConfig."""
+"""Command-line flags shared by the pipeline and the sweep: preset, config file, overrides -> RunConfig; and an
+argument parser whose errors are one line, like every other error the commands print."""
 
 from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+import sys
+from typing import Any, NoReturn
 
 from edge_gmp.config import RunConfig, available_presets, load_config, merge, parse_assignment
+from edge_gmp.data.registry import available_datasets, dataset_spec
+from edge_gmp.prune import METHODS
+from edge_gmp.verify.devices import builtin_devices
 
-SHORTCUTS = {  # CLI flag -> (section, option, type)
-    "method": ("prune", "method", str),
-    "sparsity": ("prune", "sparsity", float),
-    "schedule": ("prune", "schedule", str),
-    "prune_epochs": ("prune", "prune_epochs", int),
-    "finetune_epochs": ("prune", "finetune_epochs", int),
-    "epochs": ("train", "epochs", int),
-    "batch_size": ("train", "batch_size", int),
-    "lr": ("train", "lr", float),
-    "seed": ("train", "seed", int),
-    "hidden": ("model", "hidden", int),
-    "width": ("model", "width", float),
-    "source": ("data", "source", str),
-    "data_path": ("data", "path", str),
-    "init_from": ("train", "init_from", str),
-    "board": ("export", "device", str),
-    "min_accuracy": ("export", "min_accuracy", float),
-}
 TORCH_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def _sources() -> list[str]:
+    return sorted({s for name in available_datasets() for s in dataset_spec(name).sources})
+
+
+SHORTCUTS = {  # CLI flag -> (section, option, type, choices or None)
+    "method": ("prune", "method", str, lambda: sorted(METHODS)),
+    "sparsity": ("prune", "sparsity", float, None),
+    "schedule": ("prune", "schedule", str, lambda: ["gradual", "oneshot"]),
+    "prune_epochs": ("prune", "prune_epochs", int, None),
+    "finetune_epochs": ("prune", "finetune_epochs", int, None),
+    "epochs": ("train", "epochs", int, None),
+    "batch_size": ("train", "batch_size", int, None),
+    "lr": ("train", "lr", float, None),
+    "seed": ("train", "seed", int, None),
+    "threads": ("train", "threads", int, None),
+    "train_device": ("train", "device", str, None),
+    "hidden": ("model", "hidden", int, None),
+    "width": ("model", "width", float, None),
+    "source": ("data", "source", str, _sources),
+    "data_path": ("data", "path", str, None),
+    "init_from": ("train", "init_from", str, None),
+    "board": ("export", "device", str, None),
+    "min_accuracy": ("export", "min_accuracy", float, None),
+}
+_HELP = {
+    "train_device": "where training runs: cpu, cuda or cuda:N",
+    "threads": "torch CPU threads for training (default: the preset's train.threads)",
+    "board": "microcontroller profile for the budget check; built in: {boards} (your own: --set "
+             "export.devices_file=FILE.toml)",
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``error: ...``) and exit status 2, like every bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """--preset, --config, --set, --download, --device and the shortcuts (except those in ``skip``)."""
-    parser.add_argument("--preset", help=f"named preset; one of: {', '.join(available_presets())}")
+    parser.add_argument("--preset", choices=available_presets(), help="named preset (default: fastgrnn-har2)")
     parser.add_argument("--config", help="a TOML config file (merged over --preset when both are given)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set prune.floor_percent=0.1 (repeatable)")
     parser.add_argument("--download", action="store_true",
                         help="fetch the dataset's official archive (checksum-verified) and use it")
     parser.add_argument("--device", action="append", default=[], metavar="BOARD_OR_TORCH_DEVICE",
-                        help="a microcontroller profile for the budget check (e.g. nano33ble, stm32f746-disco; "
-                             "= --board) or where training runs (cpu, cuda, cuda:N; = --set train.device=...); "
-                             "repeat it to give both")
-    for flag, (section, option, kind) in SHORTCUTS.items():
-        if flag not in skip:
-            parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind,
-                                help=f"shortcut for --set {section}.{option}=...")
+                        help="alias: a board profile (= --board) or a torch device cpu|cuda|cuda:N "
+                             "(= --train-device); repeat it to give both")
+    boards = ", ".join(builtin_devices())
+    for flag, (section, option, kind, choices) in SHORTCUTS.items():
+        if flag in skip:
+            continue
+        text = _HELP.get(flag, f"shortcut for --set {section}.{option}=...").format(boards=boards)
+        parser.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=kind,
+                            choices=choices() if choices else None, help=text)
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> RunConfig:
@@ -52,7 +80,7 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
     overrides: dict[str, Any] = {}
     for text in args.set:
         overrides = merge(overrides, parse_assignment(text))
-    for flag, (section, option, _) in SHORTCUTS.items():
+    for flag, (section, option, _, _) in SHORTCUTS.items():
         if getattr(args, flag, None) is not None:
             overrides = merge(overrides, {section: {option: getattr(args, flag)}})
     for value in args.device:
@@ -61,3 +89,13 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
     if args.download:
         overrides = merge(overrides, {"data": {"download": True}})
     return load_config(args.preset, args.config, merge(overrides, extra or {}))
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's text on one line (a library's multi-line message joined with '; ')."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+def print_error(exc: BaseException) -> None:
+    print(f"error: {one_line(exc)}", file=sys.stderr)

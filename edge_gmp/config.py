@@ -18,6 +18,8 @@ from edge_gmp.models import model_config
 from edge_gmp.prune.masks import MinimumThreshold
 from edge_gmp.prune.methods import effective_floor, get_method
 
+SELECTIONS = ("best", "average")  # model selection rules, see edge_gmp.train.selection
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -71,9 +73,15 @@ class TrainConfig:
     label_smoothing: float = 0.0
     device: str = "cpu"
     init_from: str | None = None
+    select: str = "best"  # model selection at the final sparsity: "best" validation epoch or "average" weights
+    threads: int = 1  # torch CPU threads (measured: benchmarks/results/train_speed.json)
+    distill: float = 0.0  # weight of distillation from the dense model while pruning and fine-tuning (0: off)
+    distill_temperature: float = 4.0
 
     def __post_init__(self) -> None:
         check_field_types(self, "train")
+        if self.select not in SELECTIONS:
+            raise ConfigError(f"train.select must be one of {', '.join(SELECTIONS)}, got {self.select!r}")
         if not re.fullmatch(r"cpu|cuda(:\d+)?", self.device):
             raise ConfigError(f"train.device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.optimizer not in ("adam", "sgd"):
@@ -88,6 +96,13 @@ class TrainConfig:
             raise ConfigError(f"train.batch_size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed must be >= 0, got {self.seed}")
+        if not 1 <= self.threads <= 256:
+            raise ConfigError(f"train.threads must be in [1, 256], got {self.threads}")
+        if not 0.0 <= self.distill <= 1.0 or not self.distill_temperature > 0:
+            raise ConfigError(f"train.distill must be in [0, 1] and train.distill_temperature > 0, got "
+                              f"{self.distill} and {self.distill_temperature}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError("train.weight_decay and train.grad_clip must be >= 0")
 

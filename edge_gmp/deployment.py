@@ -1,28 +1,32 @@
-"""After training: export → verify every artifact in every runtime → device budget → deliverable.
+"""After training: export → verify every artifact in every runtime → the device file (compressed when smaller and
+proven identical) → device budget → deliverable.
 
-Composes the export, verify and report stages through their public functions; returns plain dicts that
-go into the run's ``metrics.json``.
+Composes the export, verify and report stages through their public functions; takes the run's record and
+returns what goes into its ``metrics.json``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from torch import nn
-
 from edge_gmp.config import ExportConfig
+from edge_gmp.data.registry import PreparedData, dataset_spec
+from edge_gmp.device_file import DeviceFile, choose_device_file
 from edge_gmp.export import gzip_size, information_limit_bits, tflite_weight_counts
 from edge_gmp.export.bundle import ExportBundle, export_bundle, write_deliverable
+from edge_gmp.run_record import RunRecord
+from edge_gmp.runtimes import device_runtime, runtime_spec
 from edge_gmp.verify import check_budget, find_device
 from edge_gmp.verify.checks import ArtifactCheck, Candidate, check_artifacts
 
-SPARSE_ON_TFLM = ("sparse-encoded flatbuffers cannot run on TFLite Micro (it has no DENSIFY kernel): flash is "
-                  "judged on the dense int8 file; the sparse size is reported for reference only")
+SPARSE_ON_TFLM = ("TFLite's sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel): their size is "
+                  "reported for reference only; the device file stores pruned weights with TFLM_DECODE instead")
+Log = Callable[..., None]
 
 
 @dataclass
@@ -37,107 +41,144 @@ def symbol_for(name: str) -> str:
     return symbol if not symbol[:1].isdigit() else f"m_{symbol}"
 
 
-def _candidates(bundle: ExportBundle) -> list[Candidate]:
+def _precision(kind: str) -> str:
+    return "float32" if kind.startswith("float32") else kind.removesuffix("_sparse")
+
+
+def candidates(bundle: ExportBundle) -> list[Candidate]:
+    """Every exported file as a verification candidate; only the device artifact is shipped."""
     out = [Candidate(f"onnx {role}", str(path), "float32") for role, path in bundle.onnx.items()]
     for a in bundle.tflite:
         graph = Path(a.path).stem.removesuffix(f"_{a.kind}").rsplit("_", 1)[-1]
-        out.append(Candidate(f"tflite {graph} {a.kind}", a.path, "int8" if a.kind.startswith("int8") else "float32",
-                             sparse=a.kind.endswith("_sparse"), valid=a.valid, note=a.note))
+        is_device = Path(a.path).stem.endswith(bundle.device_key)
+        out.append(Candidate(f"tflite {graph} {a.kind}", a.path, _precision(a.kind), sparse=a.kind.endswith("_sparse"),
+                             valid=a.valid, note=a.note, shipped=is_device or a.kind.startswith("float32")))
     return out
 
 
-def _sizes(check: ArtifactCheck, prunable: int) -> dict[str, Any]:
-    path = Path(check.candidate.path)
-    out: dict[str, Any] = {"gzip_bytes": gzip_size(path.read_bytes())}
-    if path.suffix == ".tflite":
-        counts = tflite_weight_counts(path)
-        bits = 8 if check.candidate.precision == "int8" else 32
-        out["nonzero_weights"] = counts["nonzero"]
-        out["weight_elements"] = counts["elements"]
-        out["info_limit_bytes"] = round(information_limit_bits(counts["nonzero"], counts["elements"], bits) / 8)
-    else:
-        out["nonzero_weights"] = None
-    out["prunable_weights"] = prunable
-    return out
+def sizes(path: Path, precision: str, prunable: int) -> dict[str, Any]:
+    """gzip size, stored non-zero weights and the information limit of an artifact."""
+    out: dict[str, Any] = {"gzip_bytes": gzip_size(path.read_bytes()), "prunable_weights": prunable}
+    if path.suffix != ".tflite":
+        return {**out, "nonzero_weights": None}
+    counts = tflite_weight_counts(path)
+    bits = 32 if precision == "float32" else 8  # integer variants store int8 weights
+    return {**out, "nonzero_weights": counts["nonzero"], "weight_elements": counts["elements"],
+            "info_limit_bytes": round(information_limit_bits(counts["nonzero"], counts["elements"], bits) / 8)}
 
 
-def deploy(model: nn.Module, name: str, export: ExportConfig, out_dir: Path, train_inputs: np.ndarray,
-           test_inputs: np.ndarray, test_labels: np.ndarray, reference_logits: np.ndarray,
-           float_accuracy: float, normalization: dict[str, Any], sparsity: dict[str, Any],
-           classes: Sequence[str] = (), seed: int = 0, log=print) -> Deployment:
-    """Export ``model`` into ``out_dir/artifacts``, verify everything on the full test set, check the
-    device budget and write the deliverable to ``out_dir/export/<name>``."""
-    device = find_device(export.device, export.devices_file)
-    log(f"export: ONNX + TFLite (int8 calibrated on {export.calibration_samples} training samples)")
-    bundle = export_bundle(model, out_dir / "artifacts", train_inputs, export.calibration_samples,
-                           export.sequence_tflite, seed=seed)
-    log(f"verify: {len(bundle.onnx) + len(bundle.tflite)} artifacts on {len(test_labels)} test samples")
-    checks = check_artifacts(_candidates(bundle), test_inputs, test_labels, reference_logits, float_accuracy)
-    artifacts = [{**c.to_dict(), **_sizes(c, sparsity["prunable_parameters"])} for c in checks]
-    failures = [p for c in checks for p in c.problems]
-    notes = [SPARSE_ON_TFLM] + [f"{c.candidate.name} is not shipped: {c.candidate.note}"
-                                for c in checks if not c.candidate.valid]
-
-    device_name = f"tflite {bundle.device_graph} int8"
-    device_check = next(c for c in checks if c.candidate.name == device_name)
-    tflm = device_check.result("tflm")
-    budget_dict = None
-    if device_check.arena_bytes is None or tflm is None or tflm.status != "ok":
-        failures.append(f"the device artifact ({device_check.candidate.path}) does not run on TFLite Micro: "
-                        f"{device_check.arena_note if device_check.arena_bytes is None else tflm.note}")
-    else:
-        flash = Path(device_check.candidate.path).stat().st_size
-        budget = check_budget(flash, device_check.arena_bytes, device, accuracy=tflm.accuracy,
-                              min_accuracy=export.min_accuracy)
-        failures += budget.failures()
-        budget_dict = {**budget.to_dict(), "artifact": f"{device_name} (dense) on TFLite Micro"}
-
-    sparse_twin = next((a for a in artifacts if a["name"] == f"{device_name}_sparse"), None)
-    device_artifact = bundle.artifact(bundle.device_key)
-    manifest = {
-        "model": name,
-        "graph": bundle.graph_description,
-        "usage": bundle.usage,
-        "classes": list(classes),
-        "tensors": {"inputs": [asdict(s) for s in device_artifact.inputs],
-                    "outputs": [asdict(s) for s in device_artifact.outputs]},
-        "bytes": Path(device_check.candidate.path).stat().st_size,
-        **{k: v for k, v in _sizes(device_check, sparsity["prunable_parameters"]).items()},
-        "sparsity": sparsity["sparsity"],
-        "arena_bytes": device_check.arena_bytes,
-        "arena_note": device_check.arena_note,
-        "float_test_accuracy": float_accuracy,
-        "test_accuracy": {r.runtime: r.accuracy for r in device_check.runtimes},
-        "test_samples": int(len(test_labels)),
-        "sparse_variant": None if sparse_twin is None else {
-            "bytes": sparse_twin["bytes"], "runs_on_tflm": False, "valid": sparse_twin["valid"],
-            "note": SPARSE_ON_TFLM + ("" if sparse_twin["valid"] else f"; also invalid: {sparse_twin['note']}")},
-        "normalization": normalization,
-        "budget": budget_dict,
-    }
-    deliverable = write_deliverable(device_artifact, out_dir / "export" / name, symbol_for(name),
-                                    manifest)
-    metrics = {"artifacts": artifacts, "budget": budget_dict, "notes": notes,
-               "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures}
-    return Deployment(metrics, failures)
+def _device_check(checks: list[ArtifactCheck], bundle: ExportBundle) -> ArtifactCheck:
+    return next(c for c in checks if Path(c.candidate.path).stem.endswith(bundle.device_key))
 
 
-def measure_device_artifact(model: nn.Module, export: ExportConfig, out_dir: Path, train_inputs: np.ndarray,
-                            test_inputs: np.ndarray, test_labels: np.ndarray, reference_logits: np.ndarray,
-                            float_accuracy: float, prunable_weights: int, seed: int = 0) -> dict[str, Any]:
-    """The device artifact alone, for studies: export, then run the int8 model in LiteRT and TFLite Micro on
-    the full test set; its bytes, gzip bytes, non-zeros, information limit, arena, accuracies and problems,
-    with the sparse-encoded twin's bytes beside it (labelled: TFLite Micro cannot run it)."""
-    bundle = export_bundle(model, out_dir, train_inputs, export.calibration_samples, False, seed=seed)
-    device_name = f"tflite {bundle.device_graph} int8"
-    candidates = {c.name: c for c in _candidates(bundle)}
-    (check,) = check_artifacts([candidates[device_name]], test_inputs, test_labels, reference_logits,
-                               float_accuracy)
-    sparse = candidates.get(f"{device_name}_sparse")
+def _compressed_row(device: DeviceFile, check: ArtifactCheck, prunable: int) -> dict[str, Any]:
+    """The compressed device file as one more artifact: bit-identical to the dense one in the device runtime,
+    which LiteRT cannot run (no TFLM_DECODE kernel)."""
+    device_result = check.result(device_runtime())
+    runtimes = [{"runtime": "litert", "status": "unsupported", "accuracy": None, "samples": 0, "seconds": 0.0,
+                 "note": "no TFLM_DECODE kernel (a TFLite Micro operator)"},
+                {**device_result.to_dict(), "note": f"outputs identical to {device.dense_path.name}: "
+                                                    f"{device.equivalence.describe()}"}]
+    dense_sizes = sizes(device.dense_path, check.candidate.precision, prunable)  # the same weights, stored encoded
+    return {"name": f"{check.candidate.name} compressed", "path": str(device.path),
+            "precision": check.candidate.precision, "sparse": False, "valid": True,
+            "note": "the device artifact with its weights stored for TFLM_DECODE (PRUNING/LUT)",
+            "bytes": device.bytes, "arena_bytes": device.arena_bytes + device.decompression_bytes,
+            "arena_note": f"RAM: {device.ram_mode}", "runtimes": runtimes, "problems": [], "notes": [],
+            **dense_sizes, "gzip_bytes": gzip_size(device.path.read_bytes())}
+
+
+def _manifest(record: RunRecord, bundle: ExportBundle, device: DeviceFile, check: ArtifactCheck,
+              budget: dict[str, Any] | None, name: str) -> dict[str, Any]:
+    artifact = bundle.artifact(bundle.device_key)
+    data_usage = dataset_spec(record.dataset).usage
+    files = [device.path] + ([device.dense_path] if device.compressed else [])
     return {
-        "artifact": device_name,
-        "bytes": Path(check.candidate.path).stat().st_size,
-        **_sizes(check, prunable_weights),
+        "model": name, "graph": bundle.graph_description, "precision": bundle.device_kind,
+        "usage": f"{data_usage}; {bundle.usage}",
+        "classes": record.classes,
+        "tensors": {"inputs": [asdict(s) for s in artifact.inputs], "outputs": [asdict(s) for s in artifact.outputs]},
+        "device_file": device.to_dict(),
+        "bytes": device.bytes, "arena_bytes": device.arena_bytes,
+        "decompression_buffer_bytes": device.decompression_bytes, "ram_bytes": device.arena_bytes
+        + device.decompression_bytes, "arena_note": check.arena_note,
+        **sizes(device.dense_path, check.candidate.precision, record.prunable_parameters),
+        "sparsity": record.sparsity, "float_test_accuracy": record.pruned_test_accuracy,
+        "test_accuracy": {r.runtime: r.accuracy for r in check.runtimes}, "test_samples": record.samples["test"],
+        "normalization": record.normalization, "budget": budget,
+        "sha256": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
+    }
+
+
+def _budget(device_file: DeviceFile, check: ArtifactCheck, export: ExportConfig) -> tuple[dict | None, list[str]]:
+    result = check.result(device_runtime())
+    runtime = runtime_spec(device_runtime()).display
+    if check.arena_bytes is None or result is None or result.status != "ok":
+        why = check.arena_note if check.arena_bytes is None else (result.note if result else "not run")
+        return None, [f"the device artifact ({check.candidate.path}) does not run on {runtime}: {why}"]
+    budget = check_budget(device_file.bytes, device_file.arena_bytes, find_device(export.device, export.devices_file),
+                          accuracy=result.accuracy, min_accuracy=export.min_accuracy,
+                          decompression_bytes=device_file.decompression_bytes)
+    label = f"{Path(device_file.path).name} on {runtime}" + (" (compressed)" if device_file.compressed else "")
+    return {**budget.to_dict(), "artifact": label}, budget.failures()
+
+
+def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, seed: int = 0,
+           log: Log = print) -> Deployment:
+    """Export the record's model into ``out_dir/artifacts``, verify everything on the full test set, choose the
+    device file, check the device budget and write the deliverable to ``out_dir/export/<preset>``."""
+    find_device(export.device, export.devices_file)  # a bad board fails before minutes of export
+    log(f"export: ONNX + TFLite (integer variants calibrated on {export.calibration_samples} training samples)")
+    with record.timed("export"):
+        bundle = export_bundle(record.model, out_dir / "artifacts", data.x_train.numpy(), export.calibration_samples,
+                               export.sequence_tflite, seed=seed)
+    x_test, y_test = data.x_test.numpy(), data.y_test.numpy()
+    with record.timed("verify"):
+        checks = check_artifacts(candidates(bundle), x_test, y_test, record.test_logits,
+                                 record.pruned_test_accuracy, log=log)
+    device_check = _device_check(checks, bundle)
+    failures = [p for c in checks for p in c.problems]
+    with record.timed("compress"):
+        device = (choose_device_file(Path(device_check.candidate.path), device_check.arena_bytes, x_test, log=log)
+                  if device_check.arena_bytes is not None else DeviceFile(Path(device_check.candidate.path),
+                                                                          Path(device_check.candidate.path), 0))
+    budget, budget_failures = _budget(device, device_check, export)
+    artifacts = [{**c.to_dict(), **sizes(Path(c.candidate.path), c.candidate.precision, record.prunable_parameters)}
+                 for c in checks]
+    if device.compressed:
+        artifacts.append(_compressed_row(device, device_check, record.prunable_parameters))
+    notes = [SPARSE_ON_TFLM] + [f"{c.candidate.name} is not shipped: {c.candidate.note}" for c in checks
+                                if not c.candidate.valid] + [n for c in checks for n in c.notes]
+    if device.note:
+        notes.append(f"device file: {device.note}")
+    manifest = _manifest(record, bundle, device, device_check, budget, record.preset)
+    deliverable = write_deliverable(device.path, out_dir / "export" / record.preset, symbol_for(record.preset),
+                                    manifest, extra=[device.dense_path] if device.compressed else [])
+    metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": budget, "notes": notes,
+               "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures + budget_failures}
+    return Deployment(metrics, failures + budget_failures)
+
+
+def measure_device_artifact(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path,
+                            seed: int = 0, equivalence_samples: int | None = 500) -> dict[str, Any]:
+    """The device artifact alone, for studies: export, run it in every runtime on the full test set, compress it
+    (identical outputs proven on ``equivalence_samples`` test samples); its bytes (dense and compressed), gzip
+    bytes, non-zeros, information limit, arena, accuracies and problems, with the sparse-encoded twin's bytes."""
+    bundle = export_bundle(record.model, out_dir, data.x_train.numpy(), export.calibration_samples, False, seed=seed)
+    by_name = {Path(c.path).stem: c for c in candidates(bundle)}
+    device_candidate = next(c for stem, c in by_name.items() if stem.endswith(bundle.device_key))
+    x_test, y_test = data.x_test.numpy(), data.y_test.numpy()
+    (check,) = check_artifacts([device_candidate], x_test, y_test, record.test_logits, record.pruned_test_accuracy)
+    device = (choose_device_file(Path(check.candidate.path), check.arena_bytes, x_test, equivalence_samples,
+                                 log=lambda *_: None) if check.arena_bytes is not None else None)
+    sparse = next((c for stem, c in by_name.items() if stem.endswith(f"{bundle.device_graph}_int8_sparse")), None)
+    path = Path(check.candidate.path)
+    return {
+        "artifact": check.candidate.name, "bytes": path.stat().st_size,
+        **sizes(path, check.candidate.precision, record.prunable_parameters),
+        "device_bytes": None if device is None else device.bytes,
+        "device_ram_bytes": None if device is None else device.arena_bytes + device.decompression_bytes,
+        "device_file": None if device is None else device.to_dict(),
         "arena_bytes": check.arena_bytes,
         "accuracy": {r.runtime: r.accuracy for r in check.runtimes},
         "top1_agreement": {r.runtime: r.agreement.top1 for r in check.runtimes if r.agreement is not None},
@@ -145,3 +186,4 @@ def measure_device_artifact(model: nn.Module, export: ExportConfig, out_dir: Pat
         "sparse_encoded_bytes": None if sparse is None else Path(sparse.path).stat().st_size,
         "sparse_encoded_note": SPARSE_ON_TFLM,
     }
+

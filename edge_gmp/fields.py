@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from edge_gmp.errors import ConfigError
@@ -48,3 +49,19 @@ def check_field_types(obj: Any, section: str) -> None:
         else:
             wanted = " or ".join(_NAMES.get(k, k) if k != "None" else "unset" for k in kinds)
             raise ConfigError(f"{section}.{field.name} must be {wanted}, got {value!r}")
+
+
+def build_options(cls: type, values: Mapping[str, Any], section: str, owner: str) -> Any:
+    """``cls(**values)`` for a registered model's or dataset's own options: unknown names, values of the wrong
+    type and values its ``__post_init__`` refuses all become one ConfigError naming ``owner``."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s) for {owner} in [{section}]: {', '.join(unknown)}; its options: "
+                          f"{', '.join(sorted(known)) or 'none'}")
+    try:
+        options = cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid [{section}] option for {owner}: {exc}") from exc
+    check_field_types(options, section)
+    return options

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 _LIBC = ctypes.CDLL(None)
 
@@ -43,3 +44,18 @@ def capture_native_output() -> Iterator[Captured]:
                 os.close(old)
             tmp.seek(0)
             cap.text = tmp.read().decode("utf-8", "replace")
+
+
+def import_tensorflow() -> Any:
+    """TensorFlow, imported with what its C++ side prints at start-up (absl's pre-init notice, CUDA/cuDNN factory
+    registrations, XLA placer warnings on a CPU machine) captured instead of shown; kept in ``IMPORT_LOG``."""
+    global IMPORT_LOG
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with capture_native_output() as cap:
+        import tensorflow
+    IMPORT_LOG = cap.text
+    return tensorflow
+
+
+IMPORT_LOG = ""

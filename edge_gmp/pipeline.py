@@ -1,5 +1,5 @@
 """``python -m edge_gmp.pipeline``: data -> train -> Global MP -> fine-tune -> test -> export -> verify ->
-budget, into a self-describing run directory."""
+device file -> budget, into a self-describing run directory."""
 
 from __future__ import annotations
 
@@ -13,23 +13,19 @@ from typing import Any
 
 import torch
 
-from edge_gmp.atomic import atomic_path, write_text_atomic
-from edge_gmp.cli import add_config_arguments, config_from_args
+from edge_gmp.atomic import write_text_atomic
+from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error
 from edge_gmp.config import RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.deployment import deploy
 from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
-from edge_gmp.prune import (
-    check_feasible,
-    format_report,
-    layer_report,
-    overall_sparsity,
-    prunable_parameters,
-)
+from edge_gmp.prune import LayerSparsity, check_feasible, format_report, prunable_parameters
 from edge_gmp.report.summary import model_card, summary_text
-from edge_gmp.train import distributed, evaluate, load_dense_weights, load_into, predict, train
+from edge_gmp.run_dir import check_resumable, prepare_new
+from edge_gmp.run_record import RunRecord, build_record
+from edge_gmp.train import distributed, evaluate, load_dense_weights, load_into, save_torch, train
 from edge_gmp.verify import find_device
 
 
@@ -42,7 +38,7 @@ class PipelineFailed(Exception):
 
 
 def preflight(config: RunConfig) -> None:
-    """Everything that can be checked before a file is written: model, floors, device."""
+    """Everything that can be checked before a file is written: model, floors, devices, starting weights."""
     model = create_model(config.model_name, config.model)
     params = prunable_parameters(model, config.prune.include, config.prune.exclude)
     if not params:
@@ -56,114 +52,99 @@ def preflight(config: RunConfig) -> None:
         find_device(config.export.device, config.export.devices_file)
 
 
+def _train(config: RunConfig, record_data: Any, out_dir: Path, resume: bool, progress: bool) -> Any:
+    torch.manual_seed(config.train.seed)
+    model = create_model(config.model_name, config.model)
+    pretrained = config.train.init_from is not None
+    if pretrained:
+        load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
+    return train(model, (record_data.x_train, record_data.y_train), (record_data.x_val, record_data.y_val),
+                 config.train, config.prune, out_dir, resume=resume, progress=progress,
+                 augment=record_data.augment, pretrained=pretrained)
+
+
+def _evaluate(config: RunConfig, data: Any, result: Any) -> RunRecord:
+    dense = create_model(config.model_name, config.model)
+    dense.load_state_dict(result.dense_state)
+    record = build_record(config, data, result, evaluate(dense, data.x_test, data.y_test)[0])
+    record.macs_per_sample["dense_model"] = macs_report(dense, data.x_test[:1])
+    return record
+
+
+def _write_results(config: RunConfig, record: RunRecord, metrics: dict[str, Any], out_dir: Path,
+                   command: str | None) -> None:
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
+    write_text_atomic(out_dir / "MODEL_CARD.md", model_card(metrics, config.to_dict(), command
+                                                            or f"python -m edge_gmp.pipeline --preset {config.name}"))
+
+
 def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool = True,
-        command: str | None = None) -> dict[str, Any]:
+        command: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run the whole pipeline for ``config`` into ``out_dir`` and return the metrics. ``command`` is the
     command line recorded in the model card (default: the preset's).
 
     Raises UserError (before anything is written) for bad input, PipelineFailed (after writing the run
     directory) when a verification or budget check fails."""
     started = time.perf_counter()
-    log = print if progress else (lambda *_: None)
-    preflight(config)
-    if resume and not (out_dir / "checkpoint.pt").is_file():
-        raise UserError(f"--resume: no checkpoint in {out_dir}; start a new run without --resume")
     ranks = distributed.current()
-    log = log if ranks.is_main else (lambda *_: None)
+    log = print if progress and ranks.is_main else (lambda *_: None)
+    preflight(config)
+    if resume:
+        check_resumable(out_dir, config)
+    elif ranks.is_main:
+        prepare_new(out_dir, overwrite)
+    torch.set_num_threads(config.train.threads)
+    stage = time.perf_counter()
     data = prepare_data(config.data, seed=config.train.seed)
+    timings = {"data": time.perf_counter() - stage}
     if ranks.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out_dir / "config.toml", dump_toml(config))
-    torch.manual_seed(config.train.seed)
-    x_train, y_train, x_val, y_val, x_test, y_test = (data.x_train, data.y_train, data.x_val, data.y_val,
-                                                      data.x_test, data.y_test)
-    log(f"{data.dataset} ({data.source}): {len(x_train)} train / {len(x_val)} val / {len(x_test)} test samples")
-
-    model = create_model(config.model_name, config.model)
-    pretrained = config.train.init_from is not None
-    if pretrained:
-        load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
-    result = train(model, (x_train, y_train), (x_val, y_val), config.train, config.prune, out_dir,
-                   resume=resume, progress=progress, augment=data.augment, pretrained=pretrained)
-
+    log(f"{data.dataset} ({data.source}): {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} "
+        f"test samples ({timings['data']:.1f} s); training on {config.train.device}, "
+        f"{config.train.threads} torch thread(s)")
+    stage = time.perf_counter()
+    result = _train(config, data, out_dir, resume, progress)
+    timings["train"] = time.perf_counter() - stage
     if not ranks.is_main:  # rank 0 evaluates, exports and writes; the others are done
         return {}
-    dense = create_model(config.model_name, config.model)
-    dense.load_state_dict(result.dense_state)
-    dense_accuracy, _ = evaluate(dense, x_test, y_test)
-    pruned_logits = predict(result.model, x_test)  # also the verification reference below
-    pruned_accuracy = int((pruned_logits.argmax(1) == y_test).sum()) / len(y_test)
-    weights = {name: p.detach() for name, p in result.model.named_parameters() if name in result.masks}
-    # "would collapse without the floor" compares with plain Global MP, so only for Global MP runs
-    layers = layer_report(result.masks, weights if config.prune.method == "gmp" else None, config.prune.sparsity)
-    n_params = sum(p.numel() for p in result.model.parameters())
-    n_zero = sum(int((w == 0).sum()) for w in weights.values())
-    metrics: dict[str, Any] = {
-        "preset": config.name,
-        "model": config.model_name,
-        "dataset": config.data.dataset,
-        "data_source": data.source,
-        "samples": data.counts,
-        "classes": list(data.classes),
-        "dense_test_accuracy": dense_accuracy,
-        "pruned_test_accuracy": pruned_accuracy,
-        "best_epoch": result.best_epoch,
-        "best_val_accuracy": max(h["val_accuracy"] for h in result.history if h["epoch"] == result.best_epoch),
-        "dense_weights_from": config.train.init_from,
-        "pruning_method": config.prune.method,
-        "floor_per_layer": config.prune.floor.weights_per_layer(sum(w.numel() for w in weights.values())),
-        "target_sparsity": config.prune.sparsity,
-        "sparsity": overall_sparsity(result.masks),
-        "layers": [row.to_dict() for row in layers],
-        "parameters": n_params,
-        "prunable_parameters": sum(w.numel() for w in weights.values()),
-        "nonzero_parameters": n_params - n_zero,
-        "normalization": data.normalization,
-        "macs_per_sample": {"dense_model": macs_report(dense, x_test[:1]),
-                            "pruned_model": macs_report(result.model, x_test[:1])},
-        "history": result.history,
-    }
-    state = {"model_name": config.model_name, "model_config": config.to_dict()["model"],
-             "state_dict": result.model.state_dict(), "masks": result.masks,
-             "normalization": data.normalization}
-    with atomic_path(out_dir / "model.pt", suffix=".pt") as tmp:
-        torch.save(state, tmp)
-    log(format_report(layers))
-    log(f"PyTorch test accuracy: dense {dense_accuracy:.4f}, pruned ({metrics['sparsity']:.2%} sparse) "
-        f"{pruned_accuracy:.4f}")
-
+    stage = time.perf_counter()
+    record = _evaluate(config, data, result)
+    record.timings = {**timings, "evaluate": time.perf_counter() - stage}
+    save_torch(out_dir / "model.pt", record.model_file(config))
+    log(format_report([LayerSparsity(r["name"], r["size"], r["kept"], r["kept_without_floor"])
+                       for r in record.layers]))
+    log(f"PyTorch test accuracy: dense {record.dense_test_accuracy:.4f}, pruned ({record.sparsity:.2%} sparse) "
+        f"{record.pruned_test_accuracy:.4f}")
     failures: list[str] = []
+    deployed: dict[str, Any] = {}
     if config.export.enabled:
-        reference = pruned_logits.numpy()
-        deployed = deploy(result.model, config.name, config.export, out_dir, x_train.numpy(), x_test.numpy(),
-                          y_test.numpy(), reference, pruned_accuracy, data.normalization, metrics,
-                          classes=data.classes, seed=config.train.seed, log=log)
-        metrics.update(deployed.metrics)
-        failures = deployed.failures
-    metrics["train_seconds"] = sum(h["seconds"] for h in result.history)  # all epochs, also across resumes
-    metrics["wall_seconds"] = time.perf_counter() - started  # this invocation
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2, default=str) + "\n")
-    write_text_atomic(out_dir / "MODEL_CARD.md",
-                      model_card(metrics, config.to_dict(),
-                                 command or f"python -m edge_gmp.pipeline --preset {config.name}"))
+        deployment = deploy(record, data, config.export, out_dir, seed=config.train.seed, log=log)
+        deployed, failures = deployment.metrics, deployment.failures
+    record.timings["total"] = time.perf_counter() - started
+    metrics = {**record.metrics(), **deployed, "failures": failures, "wall_seconds": record.timings["total"]}
+    _write_results(config, record, metrics, out_dir, command)
     log("\n" + summary_text(metrics))
-    log(f"\n{metrics['wall_seconds']:.0f} s -> {out_dir}")
+    log("\nstages: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in record.timings.items())
+        + f" -> {out_dir}")
     if failures:
         raise PipelineFailed(failures, out_dir)
     return metrics
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m edge_gmp.pipeline",
         description="Train, prune with Global Magnitude Pruning (Minimum-Threshold floors), fine-tune, "
-                    "evaluate, export ONNX/TFLite (float32, int8, sparse), verify every artifact in "
-                    "onnxruntime, LiteRT and TFLite Micro, and check the device budget. With no arguments: "
-                    "preset fastgrnn-har2 (FastGRNN on HAR-2, offline data, Arduino Nano 33 BLE Sense). "
-                    "Exit status: 0 ok, 1 a verification or budget check failed, 2 bad input.",
+                    "evaluate, export ONNX/TFLite, verify every artifact in onnxruntime, LiteRT and TFLite "
+                    "Micro, store the pruned weights compressed for TFLite Micro and check the board's budget. "
+                    "With no arguments: preset fastgrnn-har2 (FastGRNN on HAR-2, offline data, Arduino Nano 33 "
+                    "BLE Sense). Exit status: 0 ok, 1 a verification or budget check failed, 2 bad input.",
     )
     parser.add_argument("--out", help="run directory (default: runs/<preset name>)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run --out holds (without it, a directory holding a run is refused)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--no-export", action="store_true",
                         help="stop after the PyTorch test evaluation (same as --set export.enabled=false)")
@@ -172,21 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command(argv: list[str] | None) -> str:
-    """The command line that reproduces this run (without --resume/--quiet)."""
-    args = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--resume", "--quiet")]
+    """The command line that reproduces this run (without --resume/--quiet/--overwrite)."""
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--resume", "--quiet", "--overwrite")]
     return shlex.join(["python", "-m", "edge_gmp.pipeline", *args])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.resume and args.overwrite:
+        print("error: --resume continues the run in --out, --overwrite replaces it: give one", file=sys.stderr)
+        return 2
     distributed.init_from_env()  # under torchrun: join the process group; otherwise a single process
     expected_end = True
     try:
         config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None)
         out_dir = Path(args.out) if args.out else Path("runs") / config.name
-        run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv))
+        run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv),
+            overwrite=args.overwrite)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     except PipelineFailed as exc:
         print(f"FAILED ({exc.out_dir}):", file=sys.stderr)

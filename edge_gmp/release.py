@@ -1,15 +1,15 @@
-"""Release a finished, verified run into the repository's ``models/`` and ``export/`` folders.
+"""Release a finished, verified run into the repository: ``releases/<run name>/`` (checkpoint, model card,
+metrics, config, ONNX graphs) and ``export/<run name>/`` (the device deliverable: the device file, its C array,
+the dense integer file and the manifest).
 
-    python -m edge_gmp.release RUN_DIR [--models-root models] [--export-root export]
+    python -m edge_gmp.release RUN_DIR [--releases-root releases] [--export-root export]
 
-``models/<model>/`` gets the checkpoint, model card, metrics, config and ONNX graphs; ``export/<run name>/``
-gets the device deliverable (int8 .tflite, C array, manifest). A run whose verification or budget failed
-is refused. Each folder is replaced as a whole, never left half-written.
+A run whose verification or budget failed is refused. Each folder is replaced as a whole, never left
+half-written.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_gmp.atomic import atomic_dir
+from edge_gmp.cli import OneLineParser, print_error
 from edge_gmp.errors import UserError
 
 MODEL_FILES = ("model.pt", "metrics.json", "MODEL_CARD.md", "config.toml")
@@ -39,9 +40,9 @@ def _load_metrics(run_dir: Path) -> dict:
     return metrics
 
 
-def release(run_dir: str | Path, models_root: str | Path = "models",
+def release(run_dir: str | Path, releases_root: str | Path = "releases",
             export_root: str | Path = "export") -> dict[str, Path]:
-    """Copy a verified run into ``models_root/<model>`` and ``export_root/<run name>``; returns both."""
+    """Copy a verified run into ``releases_root/<run>`` and ``export_root/<run>``; returns both."""
     run = Path(run_dir)
     metrics = _load_metrics(run)
     deliverable = run / "export" / metrics["preset"]
@@ -50,7 +51,7 @@ def release(run_dir: str | Path, models_root: str | Path = "models",
     if missing or not deliverable.is_dir() or not onnx:
         raise UserError(f"{run} is incomplete (missing: {missing or ''} {'' if deliverable.is_dir() else deliverable}"
                         f"{'' if onnx else ' ONNX graphs'}); re-run the pipeline")
-    model_dir = Path(models_root) / metrics["model"]
+    model_dir = Path(releases_root) / metrics["preset"]
     export_dir = Path(export_root) / metrics["preset"]
     with atomic_dir(model_dir) as staging:
         for path in [run / name for name in MODEL_FILES] + onnx:
@@ -62,15 +63,15 @@ def release(run_dir: str | Path, models_root: str | Path = "models",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge_gmp.release", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m edge_gmp.release", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", help="a finished run directory written by python -m edge_gmp.pipeline")
-    parser.add_argument("--models-root", default="models", help="where models/<model>/ goes (default: models)")
-    parser.add_argument("--export-root", default="export", help="where export/<run>/ goes (default: export)")
+    parser.add_argument("--releases-root", default="releases", help="where releases/<run>/ goes")
+    parser.add_argument("--export-root", default="export", help="where export/<run>/ goes")
     args = parser.parse_args(argv)
     try:
-        paths = release(args.run_dir, args.models_root, args.export_root)
+        paths = release(args.run_dir, args.releases_root, args.export_root)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     print(f"released {paths['model']} and {paths['export']}")
     return 0

@@ -23,14 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from edge_gmp.atomic import write_text_atomic
-from edge_gmp.cli import add_config_arguments, config_from_args
+from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error
 from edge_gmp.config import RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.plots import write_plots
 from edge_gmp.report.study import study_report
-from edge_gmp.study import DEFAULT_SPARSITIES, METHOD_VARIANTS, SCHEDULES, Cell, dense_model, plan, run_cell, write_json
+from edge_gmp.sweep_cells import (
+    DEFAULT_SPARSITIES,
+    METHOD_VARIANTS,
+    SCHEDULES,
+    Cell,
+    dense_model,
+    plan,
+    run_cell,
+    write_json,
+)
 
 __all__ = ["METHOD_VARIANTS", "Cell", "main", "plan", "run_sweep"]
 
@@ -110,7 +119,7 @@ def _ints(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m edge_gmp.sweep", description=__doc__.split("\n")[0],
+    parser = OneLineParser(prog="python -m edge_gmp.sweep", description=__doc__.split("\n")[0],
                                      epilog="The cells use the preset's dense and pruning recipe; change it with "
                                             "the same options as python -m edge_gmp.pipeline.")
     parser.add_argument("--methods", default=",".join(METHOD_VARIANTS),
@@ -149,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                             report_dir=Path(args.report_dir) if args.report_dir else None,
                             report_only=args.report_only)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     if summary["failed"]:
         print(f"FAILED cells ({len(summary['failed'])}), see cells/<id>/error.txt:", file=sys.stderr)

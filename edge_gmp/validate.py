@@ -5,7 +5,9 @@
          [--min-accuracy 0.9]] [--json]
 
 Any .tflite is welcome, also one this project did not write: it is checked structurally before a runtime
-sees it and runs in TFLite Micro in a child process. Exit status: 0 every budget holds, 1 a budget fails (or
+sees it and runs in TFLite Micro in a child process. A model compressed with TFLM_DECODE operators (python -m
+edge_gmp.compress) is measured in both RAM modes, decoded tensors in the arena or in an alternate decompression
+buffer, and the RAM budget takes the smaller total. Exit status: 0 every budget holds, 1 a budget fails (or
 outputs are non-finite, or an accuracy budget was asked for on inputs the model's quantisation saturates),
 2 bad input.
 """
@@ -18,11 +20,13 @@ import math
 import sys
 from collections.abc import Sequence
 
+from edge_gmp.cli import OneLineParser, print_error
 from edge_gmp.data.registry import available_datasets, dataset_spec
 from edge_gmp.errors import UserError
 from edge_gmp.verify.arena import HOST_NOTE
 from edge_gmp.verify.budget import fmt_bytes
 from edge_gmp.verify.datasets import NORMALIZATIONS, statistics_text
+from edge_gmp.verify.decoded import ArenaModes
 from edge_gmp.verify.devices import builtin_devices
 from edge_gmp.verify.validation import Validation, validate_model
 
@@ -30,7 +34,7 @@ from edge_gmp.verify.validation import Validation, validate_model
 def _parser() -> argparse.ArgumentParser:
     datasets = available_datasets()
     sources = sorted({s for d in datasets for s in dataset_spec(d).sources})
-    p = argparse.ArgumentParser(prog="python -m edge_gmp.validate", description=__doc__.split("\n")[0],
+    p = OneLineParser(prog="python -m edge_gmp.validate", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("model", help="the .tflite file (the artifact you would flash)")
     p.add_argument("--board", "--device", dest="board", required=True, metavar="BOARD",
@@ -51,12 +55,29 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _modes_text(modes: ArenaModes) -> list[str]:
+    """Both RAM modes of a DECODE model and the one the budget uses."""
+    def figure(value: int | None) -> str:
+        return fmt_bytes(value) if value is not None else f"more than {fmt_bytes(modes.limit)}"
+
+    in_arena = f"{figure(modes.in_arena)} with the decoded tensors in the arena"
+    buffer = (f"{figure(modes.with_buffer)} + {fmt_bytes(modes.buffer)} alternate decompression buffer"
+              + (f" = {fmt_bytes(modes.buffer_total)}" if modes.buffer_total is not None else ""))
+    chosen = (f"the RAM budget uses the smaller total: {modes.mode}" if modes.mode
+              else "neither mode fits the device's SRAM")
+    return [f"arena     {in_arena}", f"          {buffer}", f"          {chosen}", f"          ({HOST_NOTE})"]
+
+
 def _text(v: Validation) -> str:
     dev, m = v.device, v.measured
     lines = [f"model     {v.info.path} ({fmt_bytes(v.info.size_bytes)}; ops: {', '.join(v.info.ops)})",
              f"device    {dev.name} [{dev.id}]{' - ' + dev.mcu if dev.mcu else ''}: "
              f"{fmt_bytes(dev.flash_bytes)} flash, {fmt_bytes(dev.sram_bytes)} SRAM"]
-    if m.arena_bytes is not None:
+    if v.decode is not None:
+        lines.append(f"decode    {v.decode.describe()}")
+    if m.modes is not None:
+        lines += _modes_text(m.modes)
+    elif m.arena_bytes is not None:
         lines += [f"arena     {fmt_bytes(m.arena_bytes)}, smallest that allocates and runs in TFLite Micro",
                   f"          ({HOST_NOTE})"]
     else:
@@ -86,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 2
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else _text(result))
     return 0 if result.ok else 1

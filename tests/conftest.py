@@ -6,8 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from edge_gmp.data import HarData, load_cifar10, load_har2
+
+# The test models are tiny: a second thread buys nothing and, on a loaded 2-core machine, costs 10x
+# (threads wait on each other in every op).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,13 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from edge_gmp.cli import config_from_args
+from edge_gmp.config import dump_toml, load_config
 from edge_gmp.models import create_model
 from edge_gmp.pipeline import build_parser, main
 
@@ -18,16 +22,82 @@ BAD_INPUTS = {
     "unknown_method": ["--method", "magic"],
     "missing_init_from": ["--init-from", "/nonexistent/model.pt"],
     "no_cuda_here": ["--device", "cuda"],  # the CPU build of torch: a clear error, not a crash mid-run
+    "negative_seed": ["--seed", "-1"],
+    "fractional_epochs": ["--set", "train.epochs=2.5"],
+    "fractional_batch": ["--set", "train.batch_size=2.5"],
+    "fractional_seed": ["--set", "train.seed=1.5"],
+    "fractional_hidden": ["--set", "model.hidden=2.5"],
+    "fractional_frequency": ["--set", "prune.frequency=2.5"],
+    "fractional_val_subjects": ["--set", "data.val_subjects=2.5"],
+    "string_sparsity": ["--set", "prune.sparsity=high"],
+    "bool_as_int": ["--set", "train.epochs=true"],
+    "empty_preset": ["--preset", ""],
+    "unknown_dataset_option": ["--set", "data.val_images=10"],  # a CIFAR-10 option on HAR-2
+    "bad_choice": ["--method", "magic"],
+    "bad_schedule": ["--schedule", "weekly"],
+    "unknown_flag": ["--no-such-flag"],
+    "zero_threads": ["--threads", "0"],
+    "bad_select": ["--set", "train.select=luckiest"],
+    "distill_out_of_range": ["--set", "train.distill=1.5"],
+    "not_a_table": ["--set", "train=3"],
+    "resume_and_overwrite": ["--resume", "--overwrite"],
 }
 
 
 @pytest.mark.parametrize("argv", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
-def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                              argv: list[str]) -> None:
+def test_bad_input_exits_2_in_one_line_and_writes_nothing(tmp_path: Path, argv: list[str]) -> None:
     out = tmp_path / "run"
-    assert main([*argv, "--out", str(out), "--quiet"]) == 2
-    assert "error:" in capsys.readouterr().err
+    proc = _cli(*argv, "--out", str(out), "--quiet")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
     assert not out.exists()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_out_that_is_a_file_or_unwritable_is_refused(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    proc = _cli("--out", str(a_file), "--quiet")
+    assert proc.returncode == 2 and "is a file" in proc.stderr and a_file.read_text() == "x"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    # root writes through permissions: there, a place no one can write into stands in
+    target = locked / "run" if os.geteuid() != 0 else Path("/proc/edge-gmp-test/run")
+    try:
+        proc = _cli("--out", str(target), "--quiet")
+        assert proc.returncode == 2 and "not writable" in proc.stderr, proc.stderr
+        assert not target.exists()
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_directory_holding_a_run_is_never_mixed(tmp_path: Path) -> None:
+    """A finished run is refused without --overwrite; --resume refuses another training configuration."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    (out / "config.toml").write_text("old")
+    proc = _cli("--out", str(out), "--quiet")
+    assert proc.returncode == 2 and "holds a finished run" in proc.stderr and "--overwrite" in proc.stderr
+    assert (out / "config.toml").read_text() == "old"
+    (out / "checkpoint.pt").write_bytes(b"x")
+    (out / "config.toml").write_text(dump_toml(load_config()))
+    before = (out / "config.toml").read_bytes()
+    proc = _cli("--resume", "--hidden", "48", "--out", str(out), "--quiet")
+    assert proc.returncode == 2 and "model.hidden 64 -> 48" in proc.stderr
+    assert (out / "config.toml").read_bytes() == before
+
+
+def test_in_process_bad_input_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    assert main(["--sparsity", "1.0", "--out", str(out), "--quiet"]) == 2
+    assert "error:" in capsys.readouterr().err and not out.exists()
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

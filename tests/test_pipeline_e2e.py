@@ -3,6 +3,7 @@ runtimes on the full HAR-2 test set, device deliverable, budget check; then a bu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -47,11 +48,11 @@ def test_every_artifact_verified_in_every_runtime_that_can_run_it(tiny_run) -> N
     _, out, _ = tiny_run
     metrics = json.loads((out / "metrics.json").read_text())
     arts = {a["name"]: a for a in metrics["artifacts"]}
-    assert {"onnx sequence", "onnx step", "tflite step float32", "tflite step int8",
+    assert {"onnx sequence", "onnx step", "tflite step float32", "tflite step int8", "tflite step int16x8",
             "tflite step float32_sparse", "tflite step int8_sparse"} <= set(arts)
     runtimes = {name: {r["runtime"]: r for r in a["runtimes"]} for name, a in arts.items()}
     assert set(runtimes["onnx step"]) == {"onnxruntime"}
-    for name in ("tflite step float32", "tflite step int8"):
+    for name in ("tflite step float32", "tflite step int8", "tflite step int16x8"):
         assert {"litert", "tflm"} <= set(runtimes[name])
         assert runtimes[name]["tflm"]["status"] == "ok"
         assert arts[name]["arena_bytes"] > 0
@@ -59,11 +60,12 @@ def test_every_artifact_verified_in_every_runtime_that_can_run_it(tiny_run) -> N
     tflm_sparse = runtimes["tflite step float32_sparse"]["tflm"]
     assert tflm_sparse["status"] == "unsupported" and tflm_sparse["note"]
     assert runtimes["onnx sequence"]["onnxruntime"]["accuracy"] == pytest.approx(metrics["pruned_test_accuracy"])
-    int8 = runtimes["tflite step int8"]
-    assert int8["tflm"]["accuracy"] >= metrics["pruned_test_accuracy"] - 0.01
+    device = runtimes["tflite step int16x8"]  # the device artifact: int16 activations, int8 weights
+    assert device["tflm"]["accuracy"] >= metrics["pruned_test_accuracy"] - 0.01
+    assert metrics["device_file"]["dense_file"] == "fastgrnn_step_int16x8.tflite"
 
 
-def test_deliverable_is_the_tflm_int8_model_with_its_c_array(tiny_run) -> None:
+def test_deliverable_is_the_device_file_with_its_c_array(tiny_run) -> None:
     _, out, _ = tiny_run
     deliverable = out / "export" / "fastgrnn-har2"
     manifest = json.loads((deliverable / "manifest.json").read_text())
@@ -73,8 +75,8 @@ def test_deliverable_is_the_tflm_int8_model_with_its_c_array(tiny_run) -> None:
     assert "alignas(16)" in (deliverable / manifest["files"]["c_source"]).read_text()
     assert manifest["bytes"] == len(data)
     assert manifest["budget"]["ok"] and manifest["budget"]["device"]["id"] == "nano33ble"
-    assert manifest["sparse_variant"]["runs_on_tflm"] is False
-    assert manifest["tensors"]["inputs"][0]["dtype"] == "int8"
+    assert manifest["precision"] == "int16x8" and manifest["tensors"]["inputs"][0]["dtype"] == "int16"
+    assert hashlib.sha256(data).hexdigest() in manifest["sha256"].values()
     assert set(manifest["normalization"]) >= {"mean", "std"}
     assert not list(deliverable.glob("*.tmp*"))
 

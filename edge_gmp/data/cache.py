@@ -12,7 +12,7 @@ import numpy as np
 from edge_gmp.atomic import atomic_path
 from edge_gmp.data.layout import CHANNELS, WINDOW, HarData
 
-CODE_VERSION = 1  # bump whenever the windows a source yields change (filters, window rules, channel order)
+CODE_VERSION = 2  # bump whenever the windows a source yields change (filters, window rules, channel order)
 CACHE_ENV = "EDGE_GMP_CACHE"
 _ARRAYS = tuple(f.name for f in dataclasses.fields(HarData) if f.name not in ("source", "source_sha256"))
 

@@ -7,7 +7,6 @@ Adding a dataset is one module in ``edge_gmp/data/datasets/`` that calls :func:`
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_gmp.errors import ConfigError
+from edge_gmp.fields import build_options
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: `import edge_gmp.data` stays light
     import torch
@@ -117,16 +117,7 @@ def dataset_options(name: str, values: Mapping[str, Any] | Any | None) -> Any:
     cls = dataset_spec(name).options
     if isinstance(values, cls):
         return values
-    values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown [data] option(s) for dataset {name!r}: {', '.join(unknown)}; "
-                          f"its own options: {', '.join(sorted(known)) or 'none'}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid [data] option for dataset {name!r}: {exc}") from exc
+    return build_options(cls, dict(values or {}), "data", f"dataset {name!r}")
 
 
 def seeded_subset(n: int, limit: int | None, seed: int) -> np.ndarray:

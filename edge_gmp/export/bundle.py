@@ -35,10 +35,11 @@ class ExportBundle:
     device_graph: str = "step"
     graph_description: str = ""
     usage: str = ""
+    device_kind: str = "int8"
 
     @property
     def device_key(self) -> str:
-        return f"{self.device_graph}_int8"
+        return f"{self.device_graph}_{self.device_kind}"
 
     def artifact(self, stem_kind: str) -> TFLiteArtifact:
         """By ``<graph>_<kind>``, e.g. ``step_int8``."""
@@ -59,8 +60,10 @@ def export_streaming_bundle(model: nn.Module, out_dir: str | os.PathLike, train_
     out = Path(out_dir)
     onnx_paths = export_streaming(model, out, window=train_windows.shape[1])
     calibration = step_calibration(model, train_windows, samples=calibration_samples, seed=seed)
+    kinds = dict.fromkeys(("float32", "int8", "float32_sparse", "int8_sparse", plan.device_kind))
     tflite = convert_onnx_to_tflite(onnx_paths["step"], out, calibration, keep_shape_inputs=list(plan.input_names),
-                                    class_output=plan.output_names[-1], stem=f"{spec.name}_step")
+                                    class_output=plan.output_names[-1], stem=f"{spec.name}_step", kinds=list(kinds),
+                                    tied_states=plan.tied)
     if sequence_tflite:
         seq = convert_onnx_to_tflite(onnx_paths["sequence"], out, None, keep_shape_inputs=["x"],
                                      class_output="logits", stem=f"{spec.name}_sequence")
@@ -69,7 +72,7 @@ def export_streaming_bundle(model: nn.Module, out_dir: str | os.PathLike, train_
             if a.kind != "float32":
                 Path(a.path).unlink(missing_ok=True)
     return ExportBundle(onnx=onnx_paths, tflite=tflite, device_graph="step", graph_description=plan.description,
-                        usage=plan.usage)
+                        usage=plan.usage, device_kind=plan.device_kind)
 
 
 def export_classifier_bundle(model: nn.Module, out_dir: str | os.PathLike, train_inputs: np.ndarray,
@@ -100,21 +103,27 @@ def export_bundle(model: nn.Module, out_dir: str | os.PathLike, train_inputs: np
     return export_classifier_bundle(model, out_dir, train_inputs, calibration_samples, seed)
 
 
-def write_deliverable(artifact: TFLiteArtifact, dest_dir: str | os.PathLike, symbol: str,
-                      manifest: dict[str, Any]) -> dict[str, Path]:
-    """The firmware drop-in: ``<symbol>.tflite``, ``<symbol>.cc``/``.h`` (16-byte aligned array and its
-    length) and ``manifest.json``. Each file is written atomically; returns the paths by role."""
+def write_deliverable(device_file: str | os.PathLike, dest_dir: str | os.PathLike, symbol: str,
+                      manifest: dict[str, Any], extra: list[Path] | None = None) -> dict[str, Path]:
+    """The firmware drop-in: ``<symbol>.tflite`` (the device file), ``<symbol>.cc``/``.h`` (16-byte aligned array
+    and its length), ``manifest.json`` and, under their own names, the ``extra`` files (e.g. the dense integer
+    file for runtimes without TFLM_DECODE). Each file is written atomically; returns the paths by role."""
     check_symbol(symbol)
-    if not artifact.valid:
-        raise UserError(f"{artifact.path} is not a valid artifact and cannot be shipped: {artifact.note}")
     dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    tflite = write_bytes_atomic(dest / f"{symbol}.tflite", Path(artifact.path).read_bytes())
+    tflite = write_bytes_atomic(dest / f"{symbol}.tflite", Path(device_file).read_bytes())
     cc, header = write_c_array(tflite, dest, symbol)
-    files = {"tflite": tflite.name, "c_source": cc.name, "c_header": header.name}
-    path = write_text_atomic(dest / "manifest.json",
-                             json.dumps({**manifest, "files": files}, indent=2, default=_json) + "\n")
-    return {"tflite": tflite, "c_source": cc, "c_header": header, "manifest": path}
+    extras = {f"extra_{i}": write_bytes_atomic(dest / Path(p).name, Path(p).read_bytes())
+              for i, p in enumerate(extra or [])}
+    files = {"tflite": tflite.name, "c_source": cc.name, "c_header": header.name,
+             **{role: path.name for role, path in extras.items()}}
+    digests = dict(manifest.get("sha256", {}))
+    source_name = Path(device_file).name
+    if source_name in digests:  # the device file is shipped under the symbol's name
+        digests[tflite.name] = digests.pop(source_name)
+    content = {**manifest, "sha256": digests, "files": files}
+    path = write_text_atomic(dest / "manifest.json", json.dumps(content, indent=2, default=_json) + "\n")
+    return {"tflite": tflite, "c_source": cc, "c_header": header, "manifest": path, **extras}
 
 
 def _json(obj: Any) -> Any:

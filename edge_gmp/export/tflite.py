@@ -1,10 +1,10 @@
-"""ONNX -> SavedModel (onnx2tf) -> float32 / int8 / sparse-encoded .tflite, each checked in LiteRT."""
+"""ONNX -> SavedModel (onnx2tf) -> float32 / int8 / int16x8 / sparse-encoded .tflite, each checked in LiteRT."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,18 @@ from edge_gmp.atomic import write_bytes_atomic
 from edge_gmp.errors import UserError
 from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.onnx2tf_runner import fixed_batch_shapes, onnx_input_shapes, run_onnx2tf
-from edge_gmp.export.tflite_check import layout_perm
+from edge_gmp.export.tflite_check import layout_perm, map_inputs, map_outputs
 from edge_gmp.export.tflite_validate import describe_artifacts
-from edge_gmp.native import capture_native_output
+from edge_gmp.native import capture_native_output, import_tensorflow
+from edge_gmp.runtimes import dequantize, quantize
+from edge_gmp.runtimes.litert import LiteRTSession
+from edge_gmp.runtimes.onnxruntime import run_onnx
 
 MIN_CALIBRATION_SAMPLES = 200
+FLOAT_KINDS = ("float32", "float32_sparse")
+INTEGER_KINDS = ("int8", "int8_sparse", "int16x8")  # int16x8: int16 activations and I/O, int8 weights
+KINDS = FLOAT_KINDS + INTEGER_KINDS
+DEFAULT_KINDS = ("float32", "int8", "float32_sparse", "int8_sparse")
 
 
 def _check_calibration(calibration: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
@@ -50,8 +57,7 @@ def _batch1_function(saved_dir: Path, onnx_shapes: dict[str, tuple[int, ...]],
     Returns (loaded SavedModel, concrete function, its input names in order, each input's
     ONNX -> TF permutation). Converting from it gives static (1, ...) shapes instead of (-1, ...).
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter (no GPU, ...)
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     loaded = tf.saved_model.load(str(saved_dir))
     sig = loaded.signatures["serving_default"]
@@ -75,8 +81,7 @@ def _batch1_function(saved_dir: Path, onnx_shapes: dict[str, tuple[int, ...]],
 
 def _convert(loaded: Any, func: Any, kind: str,
              rep: Callable[[], Iterator[list[np.ndarray]]] | None) -> bytes:
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     conv = tf.lite.TFLiteConverter.from_concrete_functions([func], loaded)
     opts = []
     if kind.startswith("int8"):
@@ -85,6 +90,12 @@ def _convert(loaded: Any, func: Any, kind: str,
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
+    elif kind == "int16x8":
+        opts.append(tf.lite.Optimize.DEFAULT)
+        conv.representative_dataset = rep
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        conv.inference_input_type = tf.int16
+        conv.inference_output_type = tf.int16
     else:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if kind.endswith("_sparse"):
@@ -93,19 +104,119 @@ def _convert(loaded: Any, func: Any, kind: str,
     return conv.convert()
 
 
+def _choose_kinds(kinds: Sequence[str] | None, calibrated: bool) -> list[str]:
+    """The kinds to write, in conversion order; float32 always comes first (every check compares with it)."""
+    if kinds is None:
+        return list(DEFAULT_KINDS if calibrated else FLOAT_KINDS)
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UserError(f"unknown TFLite kind(s) {unknown}; choose from {list(KINDS)}")
+    chosen = ["float32", *[k for k in KINDS if k in kinds and k != "float32"]]
+    if not calibrated and any(k in INTEGER_KINDS for k in chosen):
+        raise UserError(f"integer kinds {[k for k in chosen if k in INTEGER_KINDS]} need calibration samples")
+    if "int8_sparse" in chosen and "int8" not in chosen:
+        raise UserError("int8_sparse is checked against its dense twin: ask for int8 as well")
+    return chosen
+
+
+def _state_tensor_indices(path: Path, onnx_path: Path, shapes: dict[str, tuple[int, ...]], kept: Sequence[str],
+                          sample: dict[str, np.ndarray]) -> dict[str, int]:
+    """ONNX input/output name -> tensor index in the .tflite (inputs by signature name, outputs by shape and
+    value on one real sample)."""
+    session = LiteRTSession(path)
+    ins = map_inputs(session.interpreter, shapes, kept)
+    feeds = [quantize(sample[s.onnx_name].transpose(s.perm_from_onnx), session.inputs[s.index]) for s in ins]
+    values = [dequantize(v, t) for v, t in zip(session.run_raw(feeds), session.outputs, strict=True)]
+    outs = map_outputs(session.interpreter, values, run_onnx(onnx_path, sample))
+    return {s.onnx_name: s.tensor_index for s in (*ins, *outs)}
+
+
+_BIASED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
+
+
+def _ops_with_bias_on(model: Any, graph: Any, tensor: int) -> list[str]:
+    """Ops reading ``tensor`` whose integer bias was quantised with its scale (so it cannot change)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    found = []
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
+        inputs = op.InputsAsNumpy().tolist()
+        if name in _BIASED_OPS and tensor in inputs and len(inputs) > 2 and inputs[-1] >= 0:
+            found.append(name)
+    return found
+
+
+def tie_quantization(data: bytes, pairs: Mapping[int, int]) -> bytes:
+    """Give each input tensor ``target`` the quantisation (scale, zero point, min/max) of the output tensor
+    ``pairs[target]``, in place in the flatbuffer, so that a device can copy that output's raw integers into
+    the input (a recurrent state: h_next -> h) without requantising. Kernels derive their rescaling from the
+    tensors' scales when they are prepared, so only the parameters change. UserError when a tensor is not
+    per-tensor quantised, the dtypes differ, or an op's bias depends on the input's old scale."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    buf = bytearray(data)
+    model = schema.Model.GetRootAs(buf, 0)
+    graph = model.Subgraphs(0)
+    for target, source in pairs.items():
+        dst, src = graph.Tensors(target), graph.Tensors(source)
+        dst_q, src_q = dst.Quantization(), src.Quantization()
+        label = f"{dst.Name().decode()} <- {src.Name().decode()}"
+        if dst_q is None or src_q is None or {dst_q.ScaleLength(), src_q.ScaleLength(), dst_q.ZeroPointLength(),
+                                               src_q.ZeroPointLength()} != {1}:
+            raise UserError(f"cannot tie quantisation {label}: both tensors must be per-tensor quantised")
+        if dst.Type() != src.Type():
+            raise UserError(f"cannot tie quantisation {label}: the tensors' types differ")
+        biased = _ops_with_bias_on(model, graph, target)
+        if biased:
+            raise UserError(f"cannot tie quantisation {label}: {', '.join(biased)} has a bias quantised with "
+                            "the input's scale")
+        dst_q.ScaleAsNumpy()[:] = src_q.ScaleAsNumpy()
+        dst_q.ZeroPointAsNumpy()[:] = src_q.ZeroPointAsNumpy()
+        for field in ("Min", "Max"):
+            if getattr(dst_q, f"{field}Length")() == getattr(src_q, f"{field}Length")() == 1:
+                getattr(dst_q, f"{field}AsNumpy")()[:] = getattr(src_q, f"{field}AsNumpy")()
+    return bytes(buf)
+
+
+def _tie_states(path: Path, tied_states: Mapping[str, str], onnx_path: Path, shapes: dict[str, tuple[int, ...]],
+                kept: Sequence[str], sample: dict[str, np.ndarray]) -> Path:
+    index = _state_tensor_indices(path, onnx_path, shapes, kept, sample)
+    pairs = {index[state]: index[state_next] for state, state_next in tied_states.items()}
+    return write_bytes_atomic(path, tie_quantization(path.read_bytes(), pairs))
+
+
+def _check_tied_states(tied_states: Mapping[str, str] | None, shapes: dict[str, tuple[int, ...]],
+                       outputs: Sequence[str]) -> dict[str, str]:
+    tied = dict(tied_states or {})
+    for state, state_next in tied.items():
+        if state not in shapes or state_next not in outputs:
+            raise UserError(f"tied_states {state!r} -> {state_next!r}: needs an ONNX input ({sorted(shapes)}) "
+                            f"-> an ONNX output ({list(outputs)})")
+    return tied
+
+
 def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathLike,
                            calibration: dict[str, np.ndarray] | None,
                            keep_shape_inputs: Sequence[str] | None = None, *,
                            class_output: str | None = None, stem: str | None = None,
                            min_calibration_samples: int = MIN_CALIBRATION_SAMPLES,
-                           max_check_samples: int = 200) -> list[TFLiteArtifact]:
-    """Write ``<stem>_{float32,int8,float32_sparse,int8_sparse}.tflite`` (batch 1) into ``out_dir``.
+                           max_check_samples: int = 200, kinds: Sequence[str] | None = None,
+                           tied_states: Mapping[str, str] | None = None) -> list[TFLiteArtifact]:
+    """Write ``<stem>_<kind>.tflite`` (batch 1) into ``out_dir`` for each of ``kinds`` (default:
+    float32, int8, float32_sparse, int8_sparse; without calibration only the float32 ones; see ``KINDS``:
+    ``int16x8`` has int16 activations and I/O with int8 weights). float32 is always written.
 
     ``calibration`` maps each ONNX input name to (N, ...) float samples in the ONNX layout (N >= 200);
-    without it only the float32 variants are written (checked on seeded random inputs). Inputs in
+    without it only float kinds are possible (checked on seeded random inputs). Inputs in
     ``keep_shape_inputs`` (default: every input of rank <= 3) keep their ONNX layout; rank-4 images
-    become NHWC. Every artifact is run in LiteRT against onnxruntime, and every sparse one against its
-    dense twin; a sparse file whose outputs differ is returned with ``valid=False``.
+    become NHWC. ``tied_states`` maps a recurrent state input to the output fed back into it (e.g.
+    ``{"h": "h_next"}``): in every integer kind the input then takes the output's quantisation, so the raw
+    output can be copied back unchanged. Every artifact is run in LiteRT against onnxruntime, and every
+    sparse one against its dense twin; a sparse file whose outputs differ is returned with ``valid=False``.
     """
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():
@@ -120,11 +231,10 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
     outputs = [o.name for o in model.graph.output]
     if class_output is not None and class_output not in outputs:
         raise UserError(f"class_output {class_output!r} is not an ONNX output ({outputs})")
+    tied = _check_tied_states(tied_states, shapes, outputs)
     if calibration is not None:
         calibration = _check_calibration(calibration, shapes, min_calibration_samples)
-        kinds = ["float32", "int8", "float32_sparse", "int8_sparse"]
-    else:
-        kinds = ["float32", "float32_sparse"]
+    kinds = _choose_kinds(kinds, calibration is not None)
     stem = stem or onnx_path.stem
     out = Path(out_dir)
     paths = {}
@@ -146,7 +256,10 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
                 raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
                                 f"{log.text[-2000:]}") from exc
             paths[kind] = write_bytes_atomic(out / f"{stem}_{kind}.tflite", data)
+            if tied and kind in INTEGER_KINDS:
+                sample = {name: arr[:1] for name, arr in calibration.items()}
+                _tie_states(paths[kind], tied, onnx_path, shapes, kept, sample)
     return describe_artifacts(onnx_path, paths, shapes, kept, calibration, class_output, max_check_samples)
 
 
-__all__ = ["TFLiteArtifact", "convert_onnx_to_tflite"]
+__all__ = ["DEFAULT_KINDS", "KINDS", "TFLiteArtifact", "convert_onnx_to_tflite", "tie_quantization"]

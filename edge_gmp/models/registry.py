@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from torch import Tensor, nn
 
 from edge_gmp.errors import ConfigError
-from edge_gmp.fields import check_field_types
+from edge_gmp.fields import build_options
 
 
 class StreamingModel(Protocol):
@@ -34,12 +34,22 @@ class StreamingModel(Protocol):
 @dataclass(frozen=True)
 class StreamingPlan:
     """A model the device runs one time step at a time, feeding its state back (see :class:`StreamingModel`).
-    ``usage`` tells firmware how to step it; names are the step graph's input and output names."""
+    ``usage`` tells firmware how to step it; names are the step graph's input and output names.
+
+    ``device_kind`` is the precision of the device artifact: the state is requantised at every step, so an
+    int8 state compounds its rounding over a window; ``int16x8`` (int16 activations, int8 weights) keeps the
+    device within rounding of float (measured: benchmarks/results/fastgrnn_quantization.md). The state input
+    is given its next value's quantisation (``tied``), so firmware copies h_next's raw integers into h."""
 
     description: str
     usage: str
     input_names: tuple[str, str] = ("x_t", "h")
     output_names: tuple[str, str] = ("h_next", "logits")
+    device_kind: str = "int16x8"
+
+    @property
+    def tied(self) -> dict[str, str]:
+        return {self.input_names[1]: self.output_names[0]}
 
 
 @dataclass(frozen=True)
@@ -93,19 +103,7 @@ def spec_of(model: nn.Module) -> ModelSpec:
 
 def model_config(name: str, params: Mapping[str, Any] | None = None) -> Any:
     """Validate ``params`` against the model's config dataclass and return a frozen instance."""
-    config_cls = model_spec(name).config_cls
-    params = dict(params or {})
-    known = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        raise ConfigError(f"unknown option(s) for model {name!r}: {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(known))}")
-    try:
-        config = config_cls(**params)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid config for model {name!r}: {exc}") from exc
-    check_field_types(config, "model")
-    return config
+    return build_options(model_spec(name).config_cls, dict(params or {}), "model", f"model {name!r}")
 
 
 def create_model(name: str, config: Any = None, **params: Any) -> nn.Module:

@@ -11,6 +11,7 @@ from edge_gmp.prune.masks import (
 )
 from edge_gmp.prune.methods import (
     METHODS,
+    MaskContext,
     PruningMethod,
     compute_masks,
     effective_floor,
@@ -24,7 +25,8 @@ from edge_gmp.prune.report import LayerSparsity, format_report, layer_report, ov
 from edge_gmp.prune.schedule import OneShot, PolynomialDecay
 
 __all__ = [
-    "METHODS", "NO_FLOOR", "LayerSparsity", "MinimumThreshold", "OneShot", "PolynomialDecay", "PruningMethod",
+    "METHODS", "NO_FLOOR", "LayerSparsity", "MaskContext", "MinimumThreshold", "OneShot", "PolynomialDecay",
+    "PruningMethod",
     "apply_masks", "check_feasible", "compute_masks", "effective_floor", "format_report", "get_method",
     "global_magnitude_masks", "global_masks", "lamp_scores", "layer_floors", "layer_report", "lowest_k",
     "mask_gradients", "mask_optimizer_state", "overall_sparsity", "prunable_parameters", "random_scores",

@@ -7,15 +7,17 @@
 - ``random``: unstructured random pruning, a fixed seeded score per weight ranked globally (so gradual
   pruning removes nested sets, as magnitude pruning does).
 - ``lamp``: LAMP (Lee et al., ICLR 2021), layer-adaptive magnitude scores ranked globally.
+- ``snip``: SNIP connection sensitivity (Lee et al., ICLR 2019), |w * dL/dw| on a training batch, ranked
+  globally: a data-driven rule, given the model, a batch and its gradients through :class:`MaskContext`.
 
-``gmp``, ``random`` and ``lamp`` select globally and honour the floor; a floor of 0 gives the rule as
-published.
+Each rule owns its floor policy (``uses_floor``): Global MP and SNIP honour the Minimum-Threshold floor; the
+layer-wise rule needs none (every layer keeps its share by construction); random and LAMP run as published.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -81,36 +83,59 @@ def uniform_magnitude_masks(weights: Mapping[str, Tensor], sparsity: float) -> d
 
 
 @dataclass(frozen=True)
+class MaskContext:
+    """What a mask rule may use beyond the weights: the ``seed`` (random rule) and, for data-driven rules, the
+    loss gradients of the prunable weights on a training batch (``gradients``, computed by the trainer when
+    the rule's ``needs_gradients`` is set)."""
+
+    seed: int = 0
+    gradients: Mapping[str, Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PruningMethod:
     name: str
     description: str
     uses_floor: bool
-    rule: Callable[[Mapping[str, Tensor], float, MinimumThreshold, int], dict[str, Tensor]]
+    rule: Callable[[Mapping[str, Tensor], float, MinimumThreshold, MaskContext], dict[str, Tensor]]
+    needs_gradients: bool = False
 
 
-def _gmp(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
+def _gmp(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
     return global_magnitude_masks(w, s, floor)
 
 
-def _uniform(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
+def _uniform(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
     return uniform_magnitude_masks(w, s)
 
 
-def _random(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
-    masks = global_masks(random_scores(w, seed), s, floor)
+def _on_devices(masks: Mapping[str, Tensor], w: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {n: m.to(w[n].device) for n, m in masks.items()}
 
 
-def _lamp(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, seed: int) -> dict[str, Tensor]:
-    masks = global_masks(lamp_scores(w), s, floor)
-    return {n: m.to(w[n].device) for n, m in masks.items()}
+def _random(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
+    return _on_devices(global_masks(random_scores(w, ctx.seed), s, floor), w)
+
+
+def _lamp(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
+    return _on_devices(global_masks(lamp_scores(w), s, floor), w)
+
+
+def _snip(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
+    missing = [n for n in w if n not in ctx.gradients]
+    if missing:
+        raise ConfigError(f"snip needs the loss gradients of every prunable weight; missing: {missing}")
+    scores = {n: (w[n].detach() * ctx.gradients[n].detach()).abs().double().cpu() for n in w}
+    return _on_devices(global_masks(scores, s, floor), w)
 
 
 METHODS: dict[str, PruningMethod] = {m.name: m for m in (
     PruningMethod("gmp", "Global Magnitude Pruning (one global |w| threshold)", True, _gmp),
     PruningMethod("uniform", "layer-wise magnitude pruning, the same sparsity in every layer", False, _uniform),
-    PruningMethod("random", "random unstructured pruning (seeded)", True, _random),
-    PruningMethod("lamp", "LAMP: layer-adaptive magnitude scores, ranked globally (Lee et al., 2021)", True, _lamp),
+    PruningMethod("random", "random unstructured pruning (seeded)", False, _random),
+    PruningMethod("lamp", "LAMP: layer-adaptive magnitude scores, ranked globally (Lee et al., 2021)", False, _lamp),
+    PruningMethod("snip", "SNIP: |w * gradient| on a training batch, ranked globally (Lee et al., 2019)", True,
+                  _snip, needs_gradients=True),
 )}
 
 
@@ -121,12 +146,14 @@ def get_method(name: str) -> PruningMethod:
 
 
 def compute_masks(method: str, weights: Mapping[str, Tensor], sparsity: float,
-                  floor: MinimumThreshold = DEFAULT_FLOOR, seed: int = 0) -> dict[str, Tensor]:
-    """Keep-masks of ``method`` (see :data:`METHODS`) at ``sparsity``; ``floor`` applies where the method
-    selects globally, ``seed`` only to ``random``."""
-    return get_method(method).rule(weights, sparsity, floor if get_method(method).uses_floor else NO_FLOOR, seed)
+                  floor: MinimumThreshold = DEFAULT_FLOOR, seed: int = 0,
+                  context: MaskContext | None = None) -> dict[str, Tensor]:
+    """Keep-masks of ``method`` (see :data:`METHODS`) at ``sparsity``; ``floor`` applies where the rule's own
+    policy says so, ``seed`` only to ``random``; ``context`` carries what data-driven rules need."""
+    rule = get_method(method)
+    return rule.rule(weights, sparsity, effective_floor(method, floor), context or MaskContext(seed=seed))
 
 
 def effective_floor(method: str, floor: MinimumThreshold) -> MinimumThreshold:
-    """The floor ``method`` actually applies (none for layer-wise rules)."""
+    """The floor ``method`` actually applies (its own policy: none for layer-wise, random and LAMP)."""
     return floor if get_method(method).uses_floor else NO_FLOOR

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_gmp.report.tables import markdown_table
+from edge_gmp.runtimes import device_runtime
 
 METHOD_LABELS = {
     "gmp": "Global MP + floors",
@@ -59,9 +60,9 @@ def grid(cells: Iterable[dict[str, Any]], key: str = "test_accuracy") -> dict[tu
 
 
 def int8_accuracy(cell: dict[str, Any]) -> float | None:
-    """The exported int8 device artifact's accuracy in TFLite Micro, when the cell was exported."""
+    """The exported device artifact's accuracy in the device runtime, when the cell was exported."""
     export = cell.get("export") or {}
-    return (export.get("accuracy") or {}).get("tflm")
+    return (export.get("accuracy") or {}).get(device_runtime())
 
 
 def axes(summary: dict[str, Any]) -> tuple[list[str], list[str], list[float]]:
@@ -205,12 +206,13 @@ def export_table(summary: dict[str, Any]) -> str | None:
     rows = []
     for c in sorted(exported, key=lambda c: (c["method"], c["schedule"], c["sparsity"], c["seed"])):
         e = c["export"]
+        accuracy = int8_accuracy(c)
         rows.append((label(c["method"], c["schedule"]), f"{c['sparsity']:.1%}", c["seed"], f"{c['test_accuracy']:.2%}",
-                     "-" if e["accuracy"].get("tflm") is None else f"{e['accuracy']['tflm']:.2%}",
-                     e["bytes"], e["gzip_bytes"], e.get("info_limit_bytes"), e.get("sparse_encoded_bytes"),
-                     e["arena_bytes"], "; ".join(e["problems"]) or "ok"))
-    return markdown_table(("method", "sparsity", "seed", "float", "int8 TFLM", "int8 bytes (what TFLM runs)",
-                           "gzip", "info limit", "sparse-encoded (not on TFLM)", "arena", "checks"), rows)
+                     "-" if accuracy is None else f"{accuracy:.2%}", e["bytes"], e.get("device_bytes"),
+                     e["gzip_bytes"], e.get("info_limit_bytes"), e.get("sparse_encoded_bytes"),
+                     e["arena_bytes"], e.get("device_ram_bytes"), "; ".join(e["problems"]) or "ok"))
+    return markdown_table(("method", "sparsity", "seed", "float", "device TFLM", "integer file", "device file",
+                           "gzip", "info limit", "sparse-encoded (not on TFLM)", "arena", "device RAM", "checks"), rows)
 
 
 def study_report(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:

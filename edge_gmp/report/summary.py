@@ -4,41 +4,68 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge_gmp.data.registry import dataset_spec
+from edge_gmp.prune import NO_FLOOR, MinimumThreshold, effective_floor, get_method
 from edge_gmp.report.tables import markdown_table, text_table
 
-HEADERS = ("artifact", "runtime", "status", "accuracy", "top-1 vs float", "bytes", "gzip", "non-zero",
-           "info limit", "arena")
+TERMINAL_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class", "bytes", "RAM")
+CARD_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class as float", "bytes", "gzip", "non-zero",
+                "info limit", "RAM")
+SAME_CLASS = ("`same class` is top-1 agreement: the share of test samples whose predicted class equals the float "
+              "PyTorch model's")
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
-def artifact_rows(metrics: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """One row per artifact x runtime, plus the PyTorch float model first."""
+def _rows(metrics: dict[str, Any], card: bool) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """One row per artifact x runtime (the PyTorch float models first) and the footnotes their statuses point
+    to (the runtime's own reason an artifact did not run), so no cell is ever cut short."""
+    dense, pruned = metrics.get("dense_test_accuracy"), metrics["pruned_test_accuracy"]
+    extra = ("-", metrics["parameters"], "-") if card else ()
     rows: list[tuple[Any, ...]] = [
-        ("pytorch (dense)", "torch", "ok", _pct(metrics["dense_test_accuracy"]), "-", "-", "-",
-         metrics["parameters"], "-", "-"),
-        (f"pytorch ({metrics['sparsity']:.1%} sparse)", "torch", "ok", _pct(metrics["pruned_test_accuracy"]),
-         "-", "-", "-", metrics["nonzero_parameters"], "-", "-"),
+        ("pytorch (dense)", "torch", "ok", _pct(dense), "-", "-", *extra, "-"),
+        (f"pytorch ({metrics['sparsity']:.1%} sparse)", "torch", "ok", _pct(pruned), "100.00%", "-",
+         *(("-", metrics["nonzero_parameters"], "-") if card else ()), "-"),
     ]
+    notes: list[str] = []
     for art in metrics.get("artifacts", []):
-        label = art["name"] + ("" if art["valid"] else " (invalid, not shipped)")
+        label = art["name"] + ("" if art["valid"] else " (invalid)")
         for r in art["runtimes"]:
-            status = r["status"] if r["status"] != "unsupported" else "unsupported: " + _short(r["note"])
+            status = r["status"]
+            if status != "ok":
+                notes.append(f"{art['name']} in {r['runtime']}: {' '.join(str(r['note']).split())}")
+                status = f"{status} [{len(notes)}]"
+            extra = (art.get("gzip_bytes"), art.get("nonzero_weights"), art.get("info_limit_bytes")) if card else ()
             rows.append((label, r["runtime"], status, _pct(r["accuracy"]), _pct(r.get("top1_agreement")),
-                         art["bytes"], art.get("gzip_bytes"), art.get("nonzero_weights"),
-                         art.get("info_limit_bytes"), art["arena_bytes"]))
-    return rows
+                         art["bytes"], *extra, art["arena_bytes"]))
+    return rows, notes
 
 
-def _short(text: str, limit: int = 48) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def artifact_rows(metrics: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return _rows(metrics, card=True)[0]
+
+
+def _device_line(metrics: dict[str, Any]) -> str:
+    device = metrics.get("device_file")
+    if not device:
+        return ""
+    if not device["compressed"]:
+        return f"device file: {device['file']} ({device['bytes']:,} B){'; ' + device['note'] if device['note'] else ''}"
+    same = device["identical_outputs"]
+    return (f"device file: {device['file']} {device['bytes']:,} B, compressed from {device['dense_bytes']:,} B "
+            f"(TFLM_DECODE); RAM {device['ram_bytes']:,} B ({device['ram_mode']}); outputs identical to the dense "
+            f"file on {same['samples']:,} test samples")
 
 
 def summary_text(metrics: dict[str, Any]) -> str:
-    parts = [text_table(HEADERS, artifact_rows(metrics))]
+    """The run's closing summary for a terminal: fits 120 columns; reasons and notes below the table."""
+    rows, footnotes = _rows(metrics, card=False)
+    parts = [text_table(TERMINAL_HEADERS, rows), SAME_CLASS + "; RAM = tensor arena (+ decompression buffer)."]
+    parts += [f"[{i}] {note}" for i, note in enumerate(footnotes, 1)]
+    if _device_line(metrics):
+        parts.append(_device_line(metrics))
     budget = metrics.get("budget")
     if budget:
         dev = budget["device"]
@@ -52,31 +79,14 @@ def summary_text(metrics: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
-DATASET_NAMES = {"har2": "HAR-2", "cifar10": "CIFAR-10"}
-
-
 def _data_text(metrics: dict[str, Any]) -> str:
-    n = metrics["samples"]
-    split = (f"{n['train']:,} train / {n['val']:,} validation / {n['test']:,} test samples; classes: "
-             + ", ".join(f"{i} = {c}" for i, c in enumerate(metrics["classes"])))
-    if metrics["dataset"] == "har2":
-        return (f"HAR-2 (binary UCI HAR), source `{metrics['data_source']}`, 128 steps × 9 channels; {split}. "
-                "Validation subjects are held out of training; the test set is the official test subjects. "
-                "Inputs are normalised per channel with the training statistics in `metrics.json` "
-                "(`normalization`) and in the device manifest.")
-    return (f"{DATASET_NAMES.get(metrics['dataset'], metrics['dataset'])}, source `{metrics['data_source']}`; "
-            f"{split}. Validation images are held out of the training set; pixels are scaled to [0, 1] and "
-            "normalised per channel with the training statistics in `metrics.json` and the device manifest.")
+    return dataset_spec(metrics["dataset"]).describe(metrics)
 
 
 def _optimizer(train: dict[str, Any]) -> str:
     if train.get("optimizer", "adam") == "sgd":
         return f"SGD (momentum {train.get('momentum', 0.9)})"
     return "Adam"
-
-
-METHOD_NAMES = {"gmp": "global magnitude", "uniform": "layer-wise magnitude (uniform)", "random": "random",
-                "lamp": "LAMP"}
 
 
 def _dense_line(train: dict[str, Any]) -> str:
@@ -89,10 +99,15 @@ def _dense_line(train: dict[str, Any]) -> str:
 
 
 def _floor_text(prune: dict[str, Any]) -> str:
-    if prune.get("method", "gmp") == "uniform":
-        return "no floor (every layer at the same sparsity)"
-    floor = prune.get("floor_count") or str(prune["floor_percent"]) + " %"
-    return f"Minimum-Threshold floor {floor} per layer"
+    floor = effective_floor(prune.get("method", "gmp"),
+                            MinimumThreshold(prune.get("floor_percent", 0.05), prune.get("floor_count")))
+    if floor == NO_FLOOR:
+        return "no Minimum-Threshold floor (the rule's own policy)"
+    return f"Minimum-Threshold floor {floor.count or str(floor.percent) + ' %'} per layer"
+
+
+def _method(prune: dict[str, Any]) -> str:
+    return get_method(prune.get("method", "gmp")).description
 
 
 def _macs_text(macs: dict[str, Any]) -> str:
@@ -118,10 +133,12 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
     layers = markdown_table(("layer", "size", "kept", "sparsity", "MACs effective / dense"),
                             [(r["name"], r["size"], r["kept"], f"{r['sparsity']:.2%}", macs_of(r["name"]))
                              for r in metrics["layers"]])
-    dataset = DATASET_NAMES.get(metrics["dataset"], metrics["dataset"])
+    dataset = dataset_spec(metrics["dataset"]).display
+    selection = ("the uniform average of the weights of every epoch at the final sparsity"
+                 if metrics.get("selection") == "average" else "the best validation epoch at the final sparsity")
+    rows, footnotes = _rows(metrics, card=True)
     lines = [
-        f"# {metrics['model']} on {dataset} — {metrics['sparsity']:.1%} sparse "
-        f"({METHOD_NAMES.get(prune.get('method', 'gmp'), 'global magnitude')} pruning)",
+        f"# {metrics['model']} on {dataset} — {metrics['sparsity']:.1%} sparse ({prune.get('method', 'gmp')})",
         "",
         "## Data",
         _data_text(metrics),
@@ -129,11 +146,13 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         "## Recipe",
         f"- model: `{metrics['model']}` {model}",
         _dense_line(train),
-        f"- pruning: {METHOD_NAMES.get(prune.get('method', 'gmp'), prune.get('method'))}, {prune['schedule']} to "
-        f"{prune['sparsity']:.0%} over {prune['prune_epochs']} epochs, then {prune['finetune_epochs']} "
-        f"fine-tuning epochs (lr {prune['lr']}), {_floor_text(prune)}",
-        f"- selected epoch {metrics['best_epoch']} (best validation accuracy at the final sparsity; the test "
-        "set was not used for selection)",
+        f"- pruning: {_method(prune)}, {prune['schedule']} to {prune['sparsity']:.0%} over "
+        f"{prune['prune_epochs']} epochs, then {prune['finetune_epochs']} fine-tuning epochs (lr {prune['lr']}), "
+        f"{_floor_text(prune)}",
+        f"- model selection: {selection} (epoch {metrics['best_epoch']}, validation accuracy "
+        f"{metrics['best_val_accuracy']:.4f}; the test set was not used)",
+        f"- machine: {metrics.get('machine', 'not recorded')}; stage times (s): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in (metrics.get("timings") or {}).items()),
         "",
         "## Sparsity",
         f"{metrics['nonzero_parameters']:,} non-zero of {metrics['parameters']:,} parameters; "
@@ -144,13 +163,18 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         layers,
         "",
         "## Accuracy, sizes and memory (full test set)",
-        markdown_table(HEADERS, artifact_rows(metrics)),
+        markdown_table(CARD_HEADERS, rows),
         "",
-        "`bytes` is the flatbuffer/ONNX file, `gzip` its gzip -9 size, `info limit` the bytes needed at "
-        "best for the non-zero values and their positions. `arena` is the smallest TFLite Micro tensor arena "
-        "that allocates and runs the model, measured on a 64-bit host (a 32-bit MCU needs somewhat less). "
-        "Sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel): the device artifact is "
-        "the dense int8 file.",
+        *[f"[{i}] {note}  " for i, note in enumerate(footnotes, 1)],
+        "",
+        f"{SAME_CLASS}. `bytes` is the flatbuffer/ONNX file, `gzip` its gzip -9 size, `info limit` the bytes "
+        "needed at best for the non-zero values and their positions. `RAM` is the smallest TFLite Micro tensor "
+        "arena that allocates and runs the model (plus, for a compressed file, its decompression buffer when "
+        "that mode needs less in total), measured on a 64-bit host (a 32-bit MCU needs somewhat less). TFLite's "
+        "sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel); the device file stores the "
+        "pruned weights for TFLite Micro's TFLM_DECODE operator instead.",
+        "",
+        _device_line(metrics),
     ]
     budget = metrics.get("budget")
     if budget:

@@ -16,6 +16,9 @@ class Unsupported(UserError):
         self.runtime, self.reason, self.op = runtime, reason.strip(), op
         super().__init__(f"{runtime} cannot run this model: {self.reason}")
 
+    def __reduce__(self) -> tuple:  # pickled across the child process that runs a native runtime
+        return type(self), (self.runtime, self.reason, self.op)
+
 
 class VerificationFailure(RuntimeError):
     """The artifact ran but its outputs are wrong (non-finite, or disagree with the reference)."""
@@ -26,6 +29,9 @@ class NonFiniteOutput(VerificationFailure):
         self.runtime, self.output, self.bad, self.total = runtime, output, bad, total
         super().__init__(f"{runtime}: output {output!r} has {bad} non-finite value(s) of {total} (NaN/Inf)")
 
+    def __reduce__(self) -> tuple:
+        return type(self), (self.runtime, self.output, self.bad, self.total)
+
 
 class ArenaTooSmall(RuntimeError):
     """TFLite Micro could not allocate or run the model within the given tensor arena."""
@@ -33,3 +39,6 @@ class ArenaTooSmall(RuntimeError):
     def __init__(self, arena_bytes: int, message: str) -> None:
         self.arena_bytes, self.message = arena_bytes, message.strip()
         super().__init__(f"tensor arena of {arena_bytes} bytes is too small: {self.message}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.arena_bytes, self.message)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import torch
 from torch import Tensor, nn
 
 from edge_gmp.prune import (
+    MaskContext,
     MinimumThreshold,
     OneShot,
     PolynomialDecay,
     apply_masks,
     compute_masks,
+    get_method,
     mask_gradients,
     mask_optimizer_state,
     prunable_parameters,
 )
+
+Gradients = Callable[[], Mapping[str, Tensor]]
 
 
 class MaskedTraining:
@@ -32,12 +38,20 @@ class MaskedTraining:
         self.masks: dict[str, Tensor] = {}
         self.sparsity = 0.0
 
-    def update(self, step: int) -> bool:
-        """Recompute masks if ``step`` is an update step of the schedule; returns whether it did."""
+    @property
+    def needs_gradients(self) -> bool:
+        return get_method(self.method).needs_gradients
+
+    def update(self, step: int, gradients: Gradients | None = None) -> bool:
+        """Recompute masks if ``step`` is an update step of the schedule; returns whether it did.
+        ``gradients()`` gives the loss gradients of the prunable weights on the current batch, for rules that
+        need them (called only then)."""
         if not self.schedule.is_update_step(step):
             return False
         self.sparsity = self.schedule(step)
-        self.masks = compute_masks(self.method, self.params, self.sparsity, self.floor, self.seed)
+        grads = dict(gradients()) if self.needs_gradients and gradients is not None else {}
+        context = MaskContext(seed=self.seed, gradients=grads)
+        self.masks = compute_masks(self.method, self.params, self.sparsity, self.floor, context=context)
         apply_masks(self.params, self.masks)
         return True
 
@@ -54,3 +68,6 @@ class MaskedTraining:
     def load_state_dict(self, state: dict) -> None:
         self.sparsity = float(state["sparsity"])
         self.masks = {k: v.bool().to(self.params[k].device) for k, v in state["masks"].items()}
+
+    def cpu_masks(self) -> dict[str, Tensor]:
+        return {k: v.detach().cpu().clone() for k, v in self.masks.items()}

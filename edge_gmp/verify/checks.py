@@ -3,7 +3,8 @@
 Tolerances (a failure is reported, not raised, so every artifact is still measured):
 - ONNX: identical top-1 and max |Δlogit| <= 1e-4 against the PyTorch logits;
 - float TFLite: top-1 agreement >= 99 % and max |Δlogit| <= 1e-3 * max(1, |logit|);
-- int8 TFLite: accuracy within 1 point of the float model, TFLM agreeing with LiteRT on >= 99 % top-1;
+- integer TFLite (int8, int16x8): accuracy within 1 point of the float model, the device runtime agreeing with
+  the others on >= 99 % top-1;
 - an artifact the exporter already marked invalid (e.g. a sparse encoding that changed outputs) is
   measured and labelled, never shipped, and not counted as a failure here.
 """
@@ -11,7 +12,7 @@ Tolerances (a failure is reported, not raised, so every artifact is still measur
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ INT8_MAX_DROP = 0.01
 
 @dataclass(frozen=True)
 class Candidate:
-    """One artifact to verify. ``precision`` is "float32" or "int8"; ``valid=False`` marks a file the
+    """One artifact to verify. ``precision`` is "float32", "int8" or "int16x8"; ``valid=False`` marks a file the
     exporter refused to ship (``note`` says why)."""
 
     name: str
@@ -40,6 +41,7 @@ class Candidate:
     sparse: bool = False
     valid: bool = True
     note: str = ""
+    shipped: bool = True  # False: a reference variant (e.g. int8 beside an int16x8 device artifact)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class ArtifactCheck:
     arena_bytes: int | None
     arena_note: str
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # findings on reference variants: reported, not failures
 
     def result(self, runtime: str) -> RuntimeResult | None:
         return next((r for r in self.runtimes if r.runtime == runtime), None)
@@ -58,7 +61,7 @@ class ArtifactCheck:
         return {"name": c.name, "path": c.path, "precision": c.precision, "sparse": c.sparse,
                 "valid": c.valid, "note": c.note, "bytes": Path(c.path).stat().st_size,
                 "arena_bytes": self.arena_bytes, "arena_note": self.arena_note,
-                "runtimes": [r.to_dict() for r in self.runtimes], "problems": self.problems}
+                "runtimes": [r.to_dict() for r in self.runtimes], "problems": self.problems, "notes": self.notes}
 
 
 def _arena(path: str) -> tuple[int | None, str]:
@@ -81,9 +84,9 @@ def _problems(c: Candidate, runs: list[RuntimeResult], reference: np.ndarray,
         if r.status != "ok":
             continue
         agreement = r.compare(reference)
-        if c.precision == "int8":
+        if c.precision != "float32":
             if r.accuracy < float_accuracy - INT8_MAX_DROP:
-                out.append(f"{c.name} in {r.runtime}: int8 accuracy {r.accuracy:.4f} is more than "
+                out.append(f"{c.name} in {r.runtime}: {c.precision} accuracy {r.accuracy:.4f} is more than "
                            f"{INT8_MAX_DROP:.0%} below the float model's {float_accuracy:.4f}")
             continue
         if Path(c.path).suffix == ".onnx":
@@ -103,18 +106,24 @@ def _problems(c: Candidate, runs: list[RuntimeResult], reference: np.ndarray,
 
 def check_artifacts(candidates: Sequence[Candidate], windows: np.ndarray, labels: np.ndarray,
                     reference_logits: np.ndarray, float_accuracy: float,
-                    ) -> list[ArtifactCheck]:
-    """Run every candidate in every runtime that takes its format, on all of ``windows``."""
+                    log: Callable[..., None] = lambda *_: None) -> list[ArtifactCheck]:
+    """Run every candidate in every runtime that takes its format, on all of ``windows``; ``log`` gets one line
+    per artifact and runtime."""
     checks = []
-    for c in candidates:
+    for i, c in enumerate(candidates, 1):
         if not os.path.isfile(c.path):
             raise UserError(f"artifact {c.path} does not exist")
         arena, arena_note = _arena(c.path)
         runs = [run_artifact(c.path, runtime, windows, labels,
                              **({"arena_bytes": arena} if runtime == device_runtime() else {}))
                 for runtime in runtimes_for(c.path)]
+        for r in runs:
+            accuracy = "-" if r.accuracy is None else f"{r.accuracy:.2%}"
+            log(f"verify [{i}/{len(candidates)}] {c.name} in {runtime_spec(r.runtime).display}: {r.status}, "
+                f"accuracy {accuracy} on {len(labels):,} samples ({r.seconds:.1f} s)")
         problems = _problems(c, runs, reference_logits, float_accuracy)
-        if not c.valid:  # measured and labelled, never shipped: not a failure of the run
-            problems = []
-        checks.append(ArtifactCheck(c, runs, arena, arena_note, problems))
+        notes: list[str] = []
+        if not c.valid or not c.shipped:  # measured and labelled, never shipped: not a failure of the run
+            problems, notes = [], problems
+        checks.append(ArtifactCheck(c, runs, arena, arena_note, problems, notes))
     return checks

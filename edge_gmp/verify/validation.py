@@ -29,9 +29,10 @@ from edge_gmp.runtimes import (
 from edge_gmp.runtimes.isolated import run_isolated
 from edge_gmp.runtimes.tflite_file import TFLiteInfo
 from edge_gmp.runtimes.tflm import sparse_unsupported
-from edge_gmp.verify.arena import HOST_NOTE, ArenaExceeds, measure_arena
+from edge_gmp.verify.arena import HOST_NOTE
 from edge_gmp.verify.budget import BudgetReport, check_budget
 from edge_gmp.verify.datasets import TestSet, load_test_set, streaming_indices
+from edge_gmp.verify.decoded import ArenaModes, DecodeSummary, decode_summary, measure_arena_modes
 from edge_gmp.verify.devices import Device, find_device
 from edge_gmp.verify.evaluate import Progress, evaluate_classifier, evaluate_streaming
 
@@ -62,6 +63,7 @@ class Measurement:
 
     arena_bytes: int | None  # None: it did not fit within the device's SRAM
     arena_limit: int
+    modes: ArenaModes | None = None  # set for models with TFLM_DECODE operators
     us_per_inference: float = float("nan")
     accuracy: float | None = None
     samples: int = 0
@@ -79,6 +81,7 @@ class Validation:
     min_accuracy: float | None = None
     warnings: list[str] = field(default_factory=list)
     unreliable: list[str] = field(default_factory=list)  # reasons the accuracy cannot be trusted
+    decode: DecodeSummary | None = None  # set for models with TFLM_DECODE operators
 
     @property
     def failures(self) -> list[str]:
@@ -103,7 +106,17 @@ class Validation:
                 "normalization": None if self.test is None else {"mode": self.test.normalization,
                                                                  "statistics": self.test.statistics},
                 "inputs": [vars(i) for i in m.inputs], "warnings": self.warnings,
-                "budget": self.budget.to_dict() if self.budget else None, "failures": self.failures}
+                "budget": self.budget.to_dict() if self.budget else None, "failures": self.failures,
+                **self._decode_dict()}
+
+    def _decode_dict(self) -> dict[str, Any]:
+        """Keys only a DECODE model's report has (a dense model's report is unchanged)."""
+        if self.decode is None:
+            return {}
+        modes = self.measured.modes
+        return {"decode": self.decode.to_dict(), "arena_modes": modes.to_dict() if modes else None,
+                "ram_mode": modes.mode if modes else None,
+                "decompression_buffer_bytes": modes.ram[1] if modes else 0}
 
 
 def _input_checks(session: Session, x: np.ndarray, stream: dict[str, int] | None) -> list[InputCheck]:
@@ -132,13 +145,14 @@ def _evaluate(session: Session, test: TestSet, progress: Progress | None) -> tup
 
 def measure(path: str | os.PathLike, device: Device, test: TestSet | None,
             progress: Progress | None = None) -> Measurement:
-    """Arena (searched up to the device's SRAM), speed and accuracy in the device runtime."""
-    try:
-        arena = measure_arena(path, limit_bytes=device.sram_bytes)
-    except ArenaExceeds as exc:
-        return Measurement(None, exc.limit)
-    result = Measurement(arena, device.sram_bytes)
-    with open_session(device_runtime(), path, arena_bytes=arena) as session:
+    """Arena (searched up to the device's SRAM; for DECODE models in both modes, the one with the smaller total
+    kept), speed and accuracy in the device runtime."""
+    modes = measure_arena_modes(path, device.sram_bytes)
+    arena, buffer = modes.ram
+    result = Measurement(arena, device.sram_bytes, modes if modes.buffer else None)
+    if arena is None:
+        return result
+    with open_session(device_runtime(), path, arena_bytes=arena, alt_decompression_bytes=buffer) as session:
         try:
             session.run([np.zeros(t.shape, np.float32) for t in session.inputs])  # finite outputs?
             result.us_per_inference = session.time_us()
@@ -184,14 +198,15 @@ def validate_model(model: str | os.PathLike, device: str, devices_file: str | os
     measured = (run_isolated(measure, path, dev, test, progress, runtime=runtime) if isolate
                 else measure(path, dev, test, progress))
     result = Validation(info, dev, measured, test, min_accuracy=min_accuracy,
-                        warnings=list(test.notices) if test else [])
+                        warnings=list(test.notices) if test else [], decode=decode_summary(path.read_bytes()))
     result.unreliable = [c.problem for c in measured.inputs if c.problem]
     result.warnings += result.unreliable
     if measured.arena_bytes is None:
         result.warnings.append(f"the model does not allocate within the device's {dev.sram_bytes:,} B of SRAM; "
                                "accuracy and speed were not measured")
     ram = measured.arena_bytes if measured.arena_bytes is not None else measured.arena_limit + 1
+    buffer = measured.modes.ram[1] if measured.modes and measured.arena_bytes is not None else 0
     result.budget = check_budget(info.size_bytes, ram, dev, accuracy=measured.accuracy,
                                  min_accuracy=min_accuracy if measured.accuracy is not None else None,
-                                 ram_at_least=measured.arena_bytes is None)
+                                 decompression_bytes=buffer, ram_at_least=measured.arena_bytes is None)
     return result

@@ -14,7 +14,16 @@ from edge_gmp.data import (
     official_counts,
     window_counts,
 )
-from edge_gmp.data.hapt import STEP, WINDOW, preprocess, window_starts
+from edge_gmp.data.hapt import (
+    LEGACY,
+    STEP,
+    UCI_MATCHED,
+    WINDOW,
+    locate_hapt,
+    preprocess,
+    read_recordings,
+    window_starts,
+)
 
 WALKING = (1, 2, 3)
 STATIC = (4, 5, 6)
@@ -93,28 +102,41 @@ def test_counts_per_subject(har: HarData, official) -> None:
 
 def test_window_rules_on_synthetic_labels() -> None:
     labels = np.full(2000, -1)
-    labels[300:300 + 128 + 64 * 3] = 1  # walking: room for exactly 4 windows after the 2-sample shift
+    labels[300:300 + 128 + 64 * 3] = 1  # walking: room for exactly 4 windows after the 1-sample shift
     labels[800:1100] = 5  # standing right after unlabelled samples: first window dropped
     labels[1100:1400] = 4  # sitting after standing: keeps its first window
+    labels[1400:1500] = 8  # a postural transition (sit-to-stand) ...
+    labels[1500:1800] = 5  # ... then standing: its grid starts 2 samples early
     starts = window_starts(labels)
-    assert [s for a, s in starts if a == 1] == [298, 362, 426, 490]
-    assert [s for a, s in starts if a == 5] == [798 + STEP, 798 + 2 * STEP]
-    assert [s for a, s in starts if a == 4] == [1098, 1098 + STEP, 1098 + 2 * STEP]
-    for activity, start in starts:  # no window crosses an activity change (2-sample grid shift aside)
+    assert [s for a, s in starts if a == 1] == [299, 363, 427, 491]
+    assert [s for a, s in starts if a == 5] == [799 + STEP, 799 + 2 * STEP, 1498, 1498 + STEP, 1498 + 2 * STEP]
+    assert [s for a, s in starts if a == 4] == [1099, 1099 + STEP, 1099 + 2 * STEP]
+    for activity, start in starts:  # no window crosses an activity change (the grid shift aside)
         assert set(labels[start + 2:start + WINDOW - 2]) == {activity}
-    for length, expected in ((WINDOW - 1, []), (WINDOW, [(1, 98)])):
+    for length, expected in ((WINDOW - 1, []), (WINDOW, [(1, 99)])):
         short = np.full(400, -1)
         short[100:100 + length] = 1
         assert window_starts(short) == expected
+    legacy = window_starts(labels, LEGACY)  # the committed rule before: 2 samples early everywhere
+    assert [s for a, s in legacy if a == 1] == [298, 362, 426, 490]
 
 
-def test_preprocess_separates_gravity_and_gyro_drift() -> None:
+def test_window_counts_unchanged_from_legacy() -> None:
+    """The UCI-matched grid only moves windows by a sample: every subject x activity count stays as before."""
+    for recording in read_recordings(locate_hapt()):
+        new = [a for a, _ in window_starts(recording.labels, UCI_MATCHED)]
+        old = [a for a, _ in window_starts(recording.labels, LEGACY)]
+        assert new == old
+
+
+@pytest.mark.parametrize("design", [UCI_MATCHED, LEGACY], ids=lambda d: d.name)
+def test_preprocess_separates_gravity_and_gyro_drift(design) -> None:
     t = np.arange(3000) / 50.0
     raw = np.zeros((len(t), 6))
     raw[:, 2] = 1.0  # gravity on z
     raw[:, 0] = 0.2 * np.sin(2 * np.pi * 2.0 * t)  # 2 Hz body motion on x
     raw[:, 3] = 0.05  # constant gyro bias
-    out = preprocess(raw)
+    out = preprocess(raw, design=design)
     assert out.shape == (len(t), 9)
     settled = slice(1500, None)
     gravity = out[settled, 6:9] - out[settled, 0:3]
@@ -122,3 +144,24 @@ def test_preprocess_separates_gravity_and_gyro_drift() -> None:
     assert np.abs(out[settled, 0]).max() == pytest.approx(0.2, abs=0.02)  # body acc keeps 2 Hz motion
     assert np.abs(out[settled, 2]).max() < 1e-3
     assert np.abs(out[settled, 3]).max() < 1e-3  # gyro bias removed
+
+
+def test_uci_matched_filters() -> None:
+    """Causal from a zero state, a steep 20 Hz low-pass, and body gyro = gyro - its 0.1 Hz low-pass."""
+    t = np.arange(3000) / 50.0
+    raw = np.zeros((len(t), 6))
+    raw[:, 2] = 1.0
+    raw[:, 1] = 0.1 * np.sin(2 * np.pi * 23.0 * t)  # above the 20 Hz corner
+    raw[:, 4] = 0.1 * np.sin(2 * np.pi * 5.0 * t)  # well inside the pass band
+    raw[1000:, 5] = 0.3  # a step in the gyro
+    out = preprocess(raw)
+    assert out[0, 8] < 0.2  # starts at rest (steady state on the first sample would give 1 g)
+    steady = slice(500, 1000)
+    at_23_hz = np.exp(-2j * np.pi * 23.0 * t[steady])  # the median's distortion lands on other frequencies
+    assert abs(2 * np.mean(out[steady, 7] * at_23_hz)) < 1e-3 * 0.1  # 10th order: < -60 dB (3rd order: -26 dB)
+    assert np.abs(out[steady, 4]).max() == pytest.approx(0.1, rel=0.05)
+    causal = preprocess(np.where(np.arange(len(t))[:, None] < 1000, raw, 0.0))
+    np.testing.assert_allclose(causal[:1000], out[:1000], atol=1e-12)  # no sample sees the future
+    step = out[1000:, 5]
+    assert step[10:20].mean() == pytest.approx(0.3, abs=0.02)  # a quick change passes ...
+    assert abs(step[-1]) < 0.01  # ... a lasting level is removed

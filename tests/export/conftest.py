@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from edge_gmp.export import convert_onnx_to_tflite, export_streaming, export_onnx, step_calibration
+from edge_gmp.export import convert_onnx_to_tflite, export_onnx, export_streaming, step_calibration
 from edge_gmp.models import create_model
 
 HIDDEN = 16

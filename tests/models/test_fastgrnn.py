@@ -53,3 +53,28 @@ def test_registry():
         model_config("fastgrnn", {"hiden": 8})
     with pytest.raises(ConfigError, match="rank_w"):
         model_config("fastgrnn", {"rank_w": 50})
+
+
+@pytest.mark.parametrize("ranks", [(None, None), (5, 16)])
+def test_dropout_acts_in_training_only_and_leaves_the_step_graph_alone(ranks):
+    torch.manual_seed(2)
+    model = create_model("fastgrnn", hidden=24, dropout=0.5, rank_w=ranks[0], rank_u=ranks[1])
+    plain = create_model("fastgrnn", hidden=24, rank_w=ranks[0], rank_u=ranks[1])
+    plain.load_state_dict(model.state_dict())  # dropout adds no parameters or buffers
+    x = torch.randn(5, 16, 9)
+    model.train()
+    assert not torch.equal(model(x), plain.eval()(x))
+    assert torch.equal(model.classifier(model.encode(x)), plain(x))  # only the classifier's input is dropped
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), plain(x))
+        h = model.initial_state(5)
+        for t in range(x.shape[1]):
+            h, logits = model.step_graph()(x[:, t], h)
+        assert torch.allclose(logits, plain(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, "0.2"])
+def test_bad_dropout(bad):
+    with pytest.raises(ConfigError, match="dropout"):
+        model_config("fastgrnn", {"dropout": bad})

@@ -6,6 +6,7 @@ from edge_gmp.errors import ConfigError
 from edge_gmp.prune import (
     METHODS,
     NO_FLOOR,
+    MaskContext,
     MinimumThreshold,
     compute_masks,
     effective_floor,
@@ -23,6 +24,12 @@ def _weights(seed: int = 0, shapes=SHAPES) -> dict[str, torch.Tensor]:
     return {f"layer{i}": torch.randn(*s, generator=g) * (i + 1) for i, s in enumerate(shapes)}
 
 
+def _context(w: dict[str, torch.Tensor], seed: int) -> MaskContext:
+    """What the trainer hands data-driven rules: the seed and loss gradients of every prunable weight."""
+    g = torch.Generator().manual_seed(seed + 100)
+    return MaskContext(seed=seed, gradients={k: torch.randn(v.shape, generator=g) for k, v in w.items()})
+
+
 def _pruned(masks: dict[str, torch.Tensor]) -> int:
     return sum(int((~m).sum()) for m in masks.values())
 
@@ -32,7 +39,7 @@ def _pruned(masks: dict[str, torch.Tensor]) -> int:
 def test_every_method_prunes_exactly_round_s_n(method: str, sparsity: float) -> None:
     w = _weights()
     n = sum(v.numel() for v in w.values())
-    masks = compute_masks(method, w, sparsity, NO_FLOOR, seed=1)
+    masks = compute_masks(method, w, sparsity, NO_FLOOR, context=_context(w, 1))
     assert _pruned(masks) == round(sparsity * n)
     assert all(m.dtype == torch.bool and m.shape == w[k].shape for k, m in masks.items())
 
@@ -100,22 +107,41 @@ def test_gradual_pruning_removes_nested_sets(method: str) -> None:
     """As in training: prune, zero the pruned weights, prune further. Pruned weights never come back."""
     w = _weights(seed=4)
     previous = None
+    context = _context(w, 2)
     for sparsity in (0.3, 0.6, 0.9):
-        masks = compute_masks(method, w, sparsity, NO_FLOOR, seed=2)
+        masks = compute_masks(method, w, sparsity, NO_FLOOR, context=context)
         if previous is not None:
             assert all(bool((masks[k] <= previous[k]).all()) for k in w)
         w = {k: v * masks[k] for k, v in w.items()}
         previous = masks
 
 
-@pytest.mark.parametrize("method", ["lamp", "random"])
-def test_floor_applies_to_global_rules(method: str) -> None:
+@pytest.mark.parametrize("method", ["gmp", "snip"])
+def test_floor_is_the_rules_own_policy(method: str) -> None:
     w = _weights(seed=5)
-    floor = MinimumThreshold(count=15)
-    masks = compute_masks(method, w, 0.95, floor, seed=0)
+    floor, context = MinimumThreshold(count=15), _context(w, 0)
+    masks = compute_masks(method, w, 0.95, floor, context=context)
     assert all(int(m.sum()) >= min(15, m.numel()) for m in masks.values())
-    assert min(int(m.sum()) for m in compute_masks(method, w, 0.95, NO_FLOOR, seed=0).values()) < 15
+    assert min(int(m.sum()) for m in compute_masks(method, w, 0.95, NO_FLOOR, context=context).values()) < 15
     assert effective_floor(method, floor) == floor
+
+
+@pytest.mark.parametrize("method", ["lamp", "random", "uniform"])
+def test_published_rules_ignore_the_floor(method: str) -> None:
+    assert effective_floor(method, MinimumThreshold(count=15)) == NO_FLOOR
+    w = _weights(seed=5)
+    floored, plain = (compute_masks(method, w, 0.95, f, seed=0) for f in (MinimumThreshold(count=15), NO_FLOOR))
+    assert all(torch.equal(floored[k], plain[k]) for k in w)
+
+
+def test_snip_ranks_weight_times_gradient_and_needs_gradients() -> None:
+    w = {"a": torch.tensor([[1.0, 2.0], [3.0, 4.0]])}
+    grads = {"a": torch.tensor([[4.0, 0.1], [0.5, -0.01]])}  # |w g| = 4, 0.2, 1.5, 0.04
+    masks = compute_masks("snip", w, 0.5, NO_FLOOR, context=MaskContext(gradients=grads))
+    assert masks["a"].tolist() == [[True, False], [True, False]]
+    assert METHODS["snip"].needs_gradients and not METHODS["gmp"].needs_gradients
+    with pytest.raises(ConfigError, match="gradients"):
+        compute_masks("snip", w, 0.5)
 
 
 def test_uniform_has_no_floor() -> None:

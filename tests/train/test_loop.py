@@ -9,9 +9,9 @@ import torch
 
 from edge_gmp.config import PruneConfig, TrainConfig
 from edge_gmp.data import HarData, fit_normalizer
+from edge_gmp.errors import UserError
 from edge_gmp.models import create_model
-from edge_gmp.train import loop
-from edge_gmp.train.loop import CHECKPOINT, TrainResult, train
+from edge_gmp.train import CHECKPOINT, TrainResult, loop, torch_bytes, train
 
 TRAIN_CFG = TrainConfig(epochs=2, batch_size=64, lr=0.01, seed=3)
 PRUNE_CFG = PruneConfig(sparsity=0.7, schedule="gradual", prune_epochs=2, finetune_epochs=1, frequency=2)
@@ -65,27 +65,42 @@ def test_resume_after_interruption_reaches_the_same_weights(subset, tmp_path: Pa
     uninterrupted = _train(subset, tmp_path / "full")
 
     saves = {"n": 0}
-    real_save = loop._save_checkpoint
+    real_save = loop.save_torch
 
-    def save_then_crash(path: Path, state: dict) -> None:
-        real_save(path, state)
+    def save_then_crash(path: Path, state: dict) -> Path:
+        out = real_save(path, state)
         saves["n"] += 1
         if saves["n"] == 3:  # mid-pruning: the schedule, masks and Adam state must all be restored
             raise KeyboardInterrupt
+        return out
 
-    monkeypatch.setattr(loop, "_save_checkpoint", save_then_crash)
+    monkeypatch.setattr(loop, "save_torch", save_then_crash)
     with pytest.raises(KeyboardInterrupt):
         _train(subset, tmp_path / "resumed")
-    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    monkeypatch.setattr(loop, "save_torch", real_save)
 
     resumed = _train(subset, tmp_path / "resumed", resume=True)
     assert len(resumed.history) == len(uninterrupted.history)
     _same_weights(uninterrupted, resumed)
+    # the checkpoints hold no wall times or file names: identical runs, identical bytes
+    assert (tmp_path / "full" / CHECKPOINT).read_bytes() == (tmp_path / "resumed" / CHECKPOINT).read_bytes()
+    assert torch_bytes(uninterrupted.model.state_dict()) == torch_bytes(resumed.model.state_dict())
+
+
+def test_average_selection_keeps_pruned_weights_zero(subset, tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.01, seed=3, select="average")
+    prune = PruneConfig(sparsity=0.6, schedule="oneshot", prune_epochs=0, finetune_epochs=3)
+    torch.manual_seed(cfg.seed)
+    result = train(create_model("fastgrnn", hidden=8), *subset, cfg, prune, tmp_path, progress=False)
+    params = dict(result.model.named_parameters())
+    for name, mask in result.masks.items():
+        assert torch.all(params[name].detach()[~mask] == 0) and bool(mask.any()), name
+    assert result.best_epoch == 4 and 0.0 <= result.best_val_accuracy <= 1.0
 
 
 def test_corrupt_checkpoint_is_a_clear_error(subset, tmp_path: Path) -> None:
     (tmp_path / CHECKPOINT).write_bytes(b"not a checkpoint")
-    with pytest.raises(loop.UserError, match="unreadable"):
+    with pytest.raises(UserError, match="unreadable"):
         _train(subset, tmp_path, resume=True)
 
 
@@ -127,7 +142,7 @@ def test_weight_decay_only_on_weight_matrices() -> None:
 
 @pytest.mark.parametrize("bad", [{"optimizer": "lion"}, {"momentum": 1.0}, {"label_smoothing": -0.1}])
 def test_bad_recipe_is_a_config_error(bad: dict) -> None:
-    with pytest.raises(loop.UserError):
+    with pytest.raises(UserError):
         TrainConfig(**bad)
 
 
@@ -141,3 +156,33 @@ def test_pretrained_skips_dense_training_and_keeps_the_numbering(subset, tmp_pat
     assert all(torch.equal(result.dense_state[k], v) for k, v in full.dense_state.items())
     pruned = sum(int((~m).sum()) for m in result.masks.values())
     assert pruned == round(0.7 * sum(m.numel() for m in result.masks.values()))
+
+
+def test_distillation_from_the_dense_model_changes_the_pruned_training_and_resumes(subset, tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.01, seed=3, distill=0.7, distill_temperature=3.0)
+    prune = PruneConfig(sparsity=0.6, schedule="oneshot", prune_epochs=0, finetune_epochs=2)
+
+    def run(path: Path, train_cfg: TrainConfig, resume: bool = False) -> TrainResult:
+        torch.manual_seed(3)
+        return train(create_model("fastgrnn", hidden=8), *subset, train_cfg, prune, path, progress=False,
+                     resume=resume)
+
+    plain = run(tmp_path / "plain", TrainConfig(epochs=1, batch_size=64, lr=0.01, seed=3))
+    distilled = run(tmp_path / "kd", cfg)
+    assert all(torch.equal(plain.dense_state[k], v) for k, v in distilled.dense_state.items())  # same dense phase
+    assert not torch.equal(plain.model.state_dict()["U"], distilled.model.state_dict()["U"])
+    real_save, saves = loop.save_torch, {"n": 0}
+
+    def crash_after_two(path: Path, state: dict) -> Path:
+        out = real_save(path, state)
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(loop, "save_torch", crash_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "kd2", cfg)
+    monkeypatch.setattr(loop, "save_torch", real_save)
+    _same_weights(distilled, run(tmp_path / "kd2", cfg, resume=True))

@@ -120,3 +120,116 @@ def test_streaming_model_uses_its_own_manifest_only(models, toy_set, capsys, tmp
     assert validate.main(args) == 0
     out = capsys.readouterr().out
     assert "accuracy  1.0000 on 5 test samples" in out and "manifest.json" in out
+
+
+# --- models compressed with TFLM_DECODE operators -------------------------------------------------------------
+
+FASTGRNN = Path(__file__).resolve().parents[2] / "export/fastgrnn-har2/fastgrnn_har2.tflite"
+
+
+@pytest.fixture(scope="module")
+def compressed_fastgrnn(tmp_path_factory) -> Path:
+    from edge_gmp.export.compression import compress_tflite
+
+    if not FASTGRNN.is_file():
+        pytest.skip(f"{FASTGRNN} not present")
+    path = tmp_path_factory.mktemp("decode") / "fastgrnn_compressed.tflite"
+    path.write_bytes(compress_tflite(FASTGRNN.read_bytes()).data)
+    return path
+
+
+def test_dense_model_report_has_no_decode_keys(models):
+    r = cli(models.int8, "--device", "pico", "--json")
+    report = json.loads(r.stdout)
+    assert r.returncode == 0 and not {"decode", "arena_modes", "ram_mode"} & set(report)
+    assert "decode" not in cli(models.int8, "--device", "pico").stdout
+
+
+def test_compressed_model_text_and_json(compressed_fastgrnn):
+    from edge_gmp.verify.arena import measure_arena
+
+    r = cli(compressed_fastgrnn, "--device", "nano33ble")
+    assert r.returncode == 0, r.stderr
+    assert "decode    2 tensor(s) compressed (prune 2): 1,545 B stored for 4,672 B decoded, 3,127 B saved" in r.stdout
+    assert "with the decoded tensors in the arena" in r.stdout and "+ 4,096 B alternate decompression buffer = " \
+        in r.stdout
+    assert "the RAM budget uses the smaller total: decoded tensors in the arena" in r.stdout
+    r = cli(compressed_fastgrnn, "--device", "nano33ble", "--json")
+    report = json.loads(r.stdout)
+    assert report["decode"] == {"tensors": 2, "by_method": {"prune": 2}, "stored_bytes": 1545,
+                                "decoded_bytes": 4672, "saved_bytes": 3127}
+    modes = report["arena_modes"]
+    in_arena = measure_arena(compressed_fastgrnn)
+    with_buffer = measure_arena(compressed_fastgrnn, alt_decompression_bytes=4096)
+    assert modes["in_arena"]["arena_bytes"] == in_arena == report["arena_bytes"]
+    assert modes["alternate_buffer"] == {"arena_bytes": with_buffer, "buffer_bytes": 4096,
+                                         "total_bytes": with_buffer + 4096}
+    assert report["ram_mode"] == modes["chosen"] == "decoded tensors in the arena"
+    assert report["decompression_buffer_bytes"] == 0
+    ram = next(row for row in report["budget"]["rows"] if row["budget"] == "ram")
+    assert ram["needed"] == in_arena
+
+
+def test_budget_takes_the_buffer_mode_when_its_total_is_smaller(compressed_fastgrnn, monkeypatch):
+    from edge_gmp.verify import validation
+    from edge_gmp.verify.decoded import ALT_BUFFER, IN_ARENA, ArenaModes
+
+    assert ArenaModes(100, 30, 60, 1000).mode == ALT_BUFFER and ArenaModes(100, 50, 60, 1000).mode == IN_ARENA
+    assert ArenaModes(90, 30, 60, 1000).mode == IN_ARENA  # a tie keeps the decoded tensors in the arena
+    assert ArenaModes(None, 30, 60, 1000).ram == (60, 30) and ArenaModes(None, 30, None, 1000).mode is None
+    real = validation.measure_arena_modes
+
+    def buffer_cheaper(path, limit):
+        modes = real(path, limit)
+        return ArenaModes(modes.buffer_total + 1, modes.buffer, modes.with_buffer, limit)
+
+    monkeypatch.setattr(validation, "measure_arena_modes", buffer_cheaper)
+    result = validation.validate_model(compressed_fastgrnn, "nano33ble", isolate=False)
+    modes = result.measured.modes
+    assert modes.mode == ALT_BUFFER and result.measured.arena_bytes == modes.with_buffer
+    ram = next(row for row in result.budget.rows if row.budget == "ram")
+    assert ram.needed == modes.buffer_total and "decompression buffer 4,096 B" in ram.detail
+    report = result.to_dict()
+    assert report["ram_mode"] == ALT_BUFFER and report["decompression_buffer_bytes"] == 4096
+    assert "the RAM budget uses the smaller total: alternate decompression buffer" in validate._text(result)
+
+
+def test_decompression_buffer_is_the_smallest_that_minimises_the_arena(compressed_fastgrnn, tmp_path):
+    """TFLM falls back to the arena when the buffer is too small (it still runs), so the figure is where the
+    arena stops shrinking: the largest decoded tensor here, one DECODE operator's outputs in general."""
+    from edge_gmp.verify.arena import measure_arena, measure_decompression_buffer
+
+    buffer = measure_decompression_buffer(compressed_fastgrnn)
+    assert buffer == 64 * 64 and measure_decompression_buffer(FASTGRNN) == 0
+    smallest = measure_arena(compressed_fastgrnn, alt_decompression_bytes=buffer)
+    assert measure_arena(compressed_fastgrnn, alt_decompression_bytes=4 * buffer) == smallest
+    assert measure_arena(compressed_fastgrnn, alt_decompression_bytes=buffer - 1) > smallest
+    two = tmp_path / "two_outputs.tflite"
+    two.write_bytes(_two_constants_one_reader())
+    buffer = measure_decompression_buffer(two)
+    assert buffer == 640 + 540  # 70x9 int8 padded to 16 bytes, then 60x9
+    smallest = measure_arena(two, alt_decompression_bytes=buffer)
+    assert measure_arena(two, alt_decompression_bytes=10 * buffer) == smallest
+    assert measure_arena(two, alt_decompression_bytes=buffer - 1) > smallest
+
+
+def _two_constants_one_reader() -> bytes:
+    """y = concatenate([x, c1, c2]) with two pruned int8 constants: one DECODE operator with two outputs."""
+    from tflite_micro.tensorflow.lite.micro.compression import model_editor
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    from edge_gmp.export.compression import compress_tflite
+
+    rng = np.random.default_rng(0)
+    int8 = schema.TensorType.INT8
+    consts = [np.where(rng.random((rows, 9)) < 0.2, rng.integers(-100, 100, (rows, 9)), 0).astype(np.int8)
+              for rows in (70, 60)]
+    x = model_editor.Tensor(shape=(5, 9), dtype=int8, name="x")
+    cs = [model_editor.Tensor(shape=c.shape, dtype=int8, data=c.tobytes(), name=f"c{i}") for i, c in enumerate(consts)]
+    y = model_editor.Tensor(shape=(135, 9), dtype=int8, name="y")
+    fb = schema.OperatorT()
+    fb.builtinOptionsType = schema.BuiltinOptions.ConcatenationOptions
+    fb.builtinOptions = schema.ConcatenationOptionsT()
+    op = model_editor.Operator(opcode=schema.BuiltinOperator.CONCATENATION, inputs=[x, *cs], outputs=[y], _fb=fb)
+    subgraph = model_editor.Subgraph(tensors=[x, *cs, y], operators=[op], inputs=[x], outputs=[y])
+    return compress_tflite(bytes(model_editor.Model(subgraphs=[subgraph]).build()), method="prune").data

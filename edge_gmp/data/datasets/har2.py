@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from edge_gmp.data.augment import SeriesAugment
 from edge_gmp.data.dataset import load_har2, split_by_subject
-from edge_gmp.data.layout import ACTIVITIES, POSITIVE_ACTIVITIES, WINDOW
+from edge_gmp.data.layout import ACTIVITIES, CHANNELS, POSITIVE_ACTIVITIES, WINDOW
 from edge_gmp.data.normalize import Normalizer, fit_normalizer
 from edge_gmp.data.registry import (
     DatasetSpec,
@@ -20,7 +21,10 @@ from edge_gmp.data.registry import (
     register_dataset,
     seeded_subset,
 )
+from edge_gmp.errors import DataError
 
+SENSOR_TRIPLETS = tuple(tuple(CHANNELS.index(f"{sensor}_{axis}") for axis in "xyz")
+                        for sensor in ("body_acc", "body_gyro", "total_acc"))
 CLASSES = (
     "/".join(ACTIVITIES[a].lower() for a in sorted(set(ACTIVITIES) - POSITIVE_ACTIVITIES)),
     "/".join(ACTIVITIES[a].lower() for a in sorted(POSITIVE_ACTIVITIES)),
@@ -29,15 +33,40 @@ CLASSES = (
 
 @dataclass(frozen=True)
 class Har2Options:
-    """``val_subjects``: training subjects held out (whole) for model selection."""
+    """``val_subjects``: training subjects held out (whole) for model selection. ``augment_*``: training-batch
+    augmentation (see :class:`edge_gmp.data.augment.SeriesAugment`; noise and scale in normalised units, shift
+    in samples, warp a relative speed change, rotate a maximum angle in degrees); all 0 (the default) trains on the
+    windows as they are."""
 
     val_subjects: int = 4
+    augment_noise: float = 0.0
+    augment_scale: float = 0.0
+    augment_shift: int = 0
+    augment_shift_mode: str = "edge"
+    augment_warp: float = 0.0
+    augment_rotate: float = 0.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.val_subjects, bool) or not isinstance(self.val_subjects, int):
-            raise ValueError(f"val_subjects must be an integer, got {self.val_subjects!r}")
+        for name in ("val_subjects", "augment_shift"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
+                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        for name in ("augment_noise", "augment_scale", "augment_warp", "augment_rotate"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int | float):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if not 1 <= self.val_subjects <= 10:
             raise ValueError(f"val_subjects must be in [1, 10], got {self.val_subjects}")
+        try:
+            self.augmentation()
+        except DataError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def augmentation(self, normalizer: Normalizer | None = None) -> SeriesAugment:
+        """The training augmentation; rotation works in sensor units, so it needs the ``normalizer``."""
+        statistics = {} if normalizer is None else {"mean": tuple(normalizer.mean), "std": tuple(normalizer.std)}
+        return SeriesAugment(noise=float(self.augment_noise), scale=float(self.augment_scale),
+                             shift=self.augment_shift, shift_mode=self.augment_shift_mode,
+                             warp=float(self.augment_warp), rotate=float(self.augment_rotate),
+                             triplets=SENSOR_TRIPLETS, **statistics)
 
 
 def prepare(cfg: Any, seed: int) -> PreparedData:
@@ -46,9 +75,11 @@ def prepare(cfg: Any, seed: int) -> PreparedData:
     train = train.select(seeded_subset(len(train), cfg.train_limit, seed))
     test = seeded_subset(len(har.y_test), cfg.test_limit, seed + 1)
     norm = fit_normalizer(train.x)
+    augmentation = cfg.options.augmentation(norm)
     return PreparedData("har2", har.source, *as_tensors(norm.apply(train.x), train.y),
                         *as_tensors(norm.apply(val.x), val.y),
-                        *as_tensors(norm.apply(har.x_test[test]), har.y_test[test]), norm.to_dict(), CLASSES)
+                        *as_tensors(norm.apply(har.x_test[test]), har.y_test[test]), norm.to_dict(), CLASSES,
+                        augment=augmentation if augmentation.enabled else None)
 
 
 def test_set(source: str, path: str | None, download: bool) -> LabelledSet:

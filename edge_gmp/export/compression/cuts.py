@@ -67,8 +67,8 @@ def _only_bias_readers(model: schema.ModelT, subgraph: schema.SubGraphT, index: 
 
 def cut_quantization(model: schema.ModelT) -> Counter:
     """Drop quantisation from encoded DECODE inputs (the decoder reads the decoded tensor's), drop or shorten
-    bias quantisation, and store a zero-point vector of equal values as one value (TFLM's allocator repeats
-    it for every channel)."""
+    bias quantisation, store a zero-point vector of equal values as one value (TFLM's allocator repeats it for
+    every channel), and drop the calibration min/max vectors (TFLM works from scales and zero points)."""
     cut: Counter = Counter()
     for subgraph in model.subgraphs:
         for op in decode_operators(model, subgraph):
@@ -95,6 +95,9 @@ def cut_quantization(model: schema.ModelT) -> Counter:
             if _scales(q) > 1 and q.zeroPoint is not None and len(q.zeroPoint) > 1 and len(set(q.zeroPoint)) == 1:
                 q.zeroPoint = q.zeroPoint[:1]
                 cut["zero_point_vectors"] += 1
+            if q is not None and (q.min is not None or q.max is not None):  # calibration ranges: TFLM reads scales
+                q.min = q.max = None
+                cut["calibration_ranges"] += 1
     return cut
 
 

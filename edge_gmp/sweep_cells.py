@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from edge_gmp.atomic import atomic_path, write_text_atomic
+from edge_gmp.atomic import write_text_atomic
 from edge_gmp.config import RunConfig
 from edge_gmp.data.prepare import PreparedData
 from edge_gmp.deployment import measure_device_artifact
@@ -21,18 +21,20 @@ from edge_gmp.errors import ConfigError
 from edge_gmp.export import information_limit_bits
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
-from edge_gmp.prune import check_feasible, overall_sparsity, prunable_parameters
+from edge_gmp.prune import check_feasible, prunable_parameters
 from edge_gmp.report.machine import describe_machine
-from edge_gmp.train import evaluate, load_dense_weights, load_into, predict, train
-from edge_gmp.train.loop import CHECKPOINT
+from edge_gmp.run_record import build_record
+from edge_gmp.train import CHECKPOINT, evaluate, load_dense_weights, load_into, save_torch, train
 
-# Sweep method -> prune config values. Random and LAMP run as published (no floor).
+# Sweep method -> prune config values (each rule applies its own floor policy; gmp-nofloor is Global MP with
+# the floor set to 0, to show what the floor does).
 METHOD_VARIANTS: dict[str, dict[str, Any]] = {
     "gmp": {"method": "gmp"},
     "gmp-nofloor": {"method": "gmp", "floor_percent": 0.0, "floor_count": None},
     "uniform": {"method": "uniform"},
-    "random": {"method": "random", "floor_percent": 0.0, "floor_count": None},
-    "lamp": {"method": "lamp", "floor_percent": 0.0, "floor_count": None},
+    "random": {"method": "random"},
+    "lamp": {"method": "lamp"},
+    "snip": {"method": "snip"},
 }
 SCHEDULES = ("gradual", "oneshot")
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
@@ -114,8 +116,7 @@ def dense_model(base: RunConfig, data: PreparedData, seed: int, out: Path,
             "test_accuracy": test_accuracy, "val_accuracy": val_accuracy, "seconds": time.perf_counter() - started,
             "macs": macs_report(model, data.x_test[:1])}
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    with atomic_path(where / "model.pt", suffix=".pt") as tmp:
-        torch.save(state, tmp)
+    save_torch(where / "model.pt", state)
     write_json(where / "dense.json", info)
     (where / CHECKPOINT).unlink(missing_ok=True)
     log(f"dense model, seed {seed}: test accuracy {test_accuracy:.4f}")
@@ -135,33 +136,25 @@ def run_cell(cell: Cell, base: RunConfig, data: PreparedData, dense_state: dict[
                    where, resume=(where / CHECKPOINT).is_file(), progress=False, augment=data.augment,
                    pretrained=True)
     seconds = time.perf_counter() - started
-    logits = predict(result.model, data.x_test)
-    accuracy = int((logits.argmax(1) == data.y_test).sum()) / len(data.y_test)
-    layers = [{"name": n, "size": m.numel(), "kept": int(m.sum())} for n, m in result.masks.items()]
-    prunable = sum(row["size"] for row in layers)
-    nonzero = sum(row["kept"] for row in layers)
-    record: dict[str, Any] = {
+    record = build_record(config, data, result, dense_accuracy)
+    layers = [{"name": row["name"], "size": row["size"], "kept": row["kept"]} for row in record.layers]
+    cell_record: dict[str, Any] = {
         **dataclasses.asdict(cell), "id": cell.id, "pruning_method": config.prune.method,
-        "floor_per_layer": config.prune.floor.weights_per_layer(prunable),
-        "achieved_sparsity": overall_sparsity(result.masks),
-        "test_accuracy": accuracy, "dense_test_accuracy": dense_accuracy,
-        "best_val_accuracy": max(h["val_accuracy"] for h in result.history if h["epoch"] == result.best_epoch),
-        "best_epoch": result.best_epoch, "epochs": len(result.history), "train_seconds": seconds,
-        "machine": describe_machine(),
-        "layers": layers, "collapsed_layers": [row["name"] for row in layers if row["kept"] == 0],
+        "floor_per_layer": record.floor_per_layer, "achieved_sparsity": record.sparsity,
+        "test_accuracy": record.pruned_test_accuracy, "dense_test_accuracy": dense_accuracy,
+        "best_val_accuracy": record.best_val_accuracy, "best_epoch": record.best_epoch,
+        "epochs": len(record.history), "train_seconds": seconds, "machine": record.machine,
+        "layers": layers, "collapsed_layers": record.collapsed_layers,
         "min_kept_fraction": min(row["kept"] / row["size"] for row in layers),
-        "prunable_weights": prunable, "nonzero_prunable": nonzero,
-        "info_limit_int8_bytes": round(information_limit_bits(nonzero, prunable, 8) / 8),
-        "macs": macs_report(result.model, data.x_test[:1]),
+        "prunable_weights": record.prunable_parameters, "nonzero_prunable": sum(row["kept"] for row in layers),
+        "info_limit_int8_bytes": round(information_limit_bits(sum(row["kept"] for row in layers),
+                                                              record.prunable_parameters, 8) / 8),
+        "macs": record.macs_per_sample["pruned_model"],
     }
     if export:
-        record["export"] = measure_device_artifact(
-            result.model, config.export, where / "artifacts", data.x_train.numpy(), data.x_test.numpy(),
-            data.y_test.numpy(), logits.numpy(), accuracy, prunable, seed=cell.seed)
-    with atomic_path(where / "model.pt", suffix=".pt") as tmp:
-        torch.save({"model_name": config.model_name, "model_config": config.to_dict()["model"],
-                    "state_dict": result.model.state_dict(), "masks": result.masks,
-                    "normalization": data.normalization}, tmp)
-    write_json(where / "result.json", record)  # written last: marks the cell finished
+        cell_record["export"] = measure_device_artifact(record, data, config.export, where / "artifacts",
+                                                        seed=cell.seed)
+    save_torch(where / "model.pt", record.model_file(config))
+    write_json(where / "result.json", cell_record)  # written last: marks the cell finished
     (where / CHECKPOINT).unlink(missing_ok=True)
-    return record
+    return cell_record

@@ -1,0 +1,209 @@
+"""Compress a pruned .tflite for TensorFlow Lite Micro: weights stored encoded, decoded at run time.
+
+    python -m edge_gmp.compress IN.tflite OUT.tflite [--method auto|prune|lut] [--keep-names] [--samples N]
+        [--json]
+
+Any .tflite with zeros (or few distinct values) in its constants is welcome, also one this project did not
+write: it is checked structurally first, compressed with TFLM_DECODE operators (PRUNING / LUT), and both files
+run in TFLite Micro in a child process on N seeded random inputs (streaming cells stepped over random windows)
+whose raw outputs must be identical before OUT is written. Exit status: 0 written, 2 bad input or a compressed
+model that is not identical (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_gmp.atomic import write_bytes_atomic
+from edge_gmp.cli import OneLineParser, print_error
+from edge_gmp.errors import UserError
+from edge_gmp.export.compression import CompressedModel, compress_tflite
+from edge_gmp.export.compression.selection import METHODS
+from edge_gmp.report.tables import text_table
+from edge_gmp.runtimes import inspect_tflite
+from edge_gmp.runtimes.isolated import RuntimeCrashed, run_isolated
+from edge_gmp.runtimes.tflm import sparse_unsupported
+from edge_gmp.verify.arena import HOST_NOTE, ArenaExceeds, measure_arena, measure_decompression_buffer
+from edge_gmp.verify.budget import fmt_bytes
+from edge_gmp.verify.decoded import ArenaModes, measure_arena_modes
+from edge_gmp.verify.equivalence import Equivalence, compare_traces, random_inputs, trace
+
+DEFAULT_SAMPLES = 200
+ALT_SAMPLES = 20  # of them also run with the decoded tensors in the alternate decompression buffer
+ARENA_LIMIT = 1 << 28  # the arena search stops here (measure_arena's own default)
+TFLM = "TFLite Micro"
+
+
+@dataclass
+class Compression:
+    source: str
+    target: str
+    method: str
+    model: CompressedModel
+    check: Equivalence  # decoded tensors in the arena
+    check_with_buffer: Equivalence | None  # decoded tensors in the alternate decompression buffer
+    arena_before: int | None = None  # the input model's arena
+    modes: ArenaModes | None = None
+    arena_problem: str = ""  # why the arenas were not measured
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.model
+        return {"input": self.source, "output": self.target, "method": self.method, "bytes_before": m.size_before,
+                "bytes_after": m.size_after, "reduction": 1 - m.size_after / m.size_before,
+                "tensors": [asdict(row) for row in m.tensors], "breakdown": {"before": m.before, "after": m.after},
+                "cuts": m.cuts, "identical": self.check.to_dict(),
+                "identical_with_buffer": self.check_with_buffer.to_dict() if self.check_with_buffer else None,
+                "arena": {"input_arena_bytes": self.arena_before, **(self.modes.to_dict() if self.modes else {}),
+                          "note": self.arena_problem or HOST_NOTE},
+                "seconds": self.seconds}
+
+
+def _check_paths(source: Path, target: Path, samples: int) -> None:
+    if samples < 1:
+        raise UserError(f"--samples must be at least 1, got {samples}")
+    if target.is_dir():
+        raise UserError(f"OUT {target} is a directory; give a file name such as {target / source.name}")
+    if target.resolve() == source.resolve() or (target.exists() and os.path.samefile(target, source)):
+        raise UserError(f"OUT must differ from IN ({target}): the input would be overwritten")
+
+
+def _verify(source: Path, candidate: Path, samples: int, seed: int) -> tuple[Equivalence, Equivalence | None]:
+    """Raw TFLM outputs of both files on random inputs, the candidate also with its alternate buffer (child)."""
+    inputs = random_inputs(source, samples, seed)
+    reference = trace(source, inputs)
+    check = compare_traces(reference, trace(candidate, inputs))
+    buffer = measure_decompression_buffer(candidate)
+    if not check.identical or not buffer:
+        return check, None
+    few = min(samples, ALT_SAMPLES)
+    alt = trace(candidate, [x[:few] for x in inputs], alt_decompression_bytes=buffer)
+    return check, compare_traces(reference.head(few), alt)
+
+
+def _arenas(source: Path, candidate: Path) -> tuple[int | None, ArenaModes]:
+    try:
+        before = measure_arena(source, limit_bytes=ARENA_LIMIT)
+    except ArenaExceeds:
+        before = None
+    return before, measure_arena_modes(candidate, ARENA_LIMIT)
+
+
+def _refuse_different(check: Equivalence, what: str) -> None:
+    if not check.identical:
+        raise UserError(f"the compressed model's {TFLM} outputs differ from the input's{what}: {check.describe()}. "
+                        "This is a bug in edge_gmp's compressor; please report it with the input file. "
+                        "Nothing was written")
+
+
+def compress_file(source: str | os.PathLike, target: str | os.PathLike, method: str = "auto",
+                  keep_names: bool = False, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Compression:
+    """Compress ``source`` into ``target`` (written only once the outputs are proven identical). Raises
+    UserError for input it cannot compress or a compressed model whose outputs differ."""
+    start = time.perf_counter()
+    source, target = Path(source), Path(target)
+    _check_paths(source, target, samples)
+    info = inspect_tflite(source)
+    if info.sparse_encoded:
+        raise sparse_unsupported(info)
+    model = compress_tflite(source.read_bytes(), method=method, keep_names=keep_names)
+    with tempfile.TemporaryDirectory(prefix="edge_gmp_compress_") as tmp:
+        candidate = Path(tmp) / target.name
+        candidate.write_bytes(model.data)
+        check, with_buffer = run_isolated(_verify, source, candidate, samples, seed, runtime=TFLM)
+        _refuse_different(check, "")
+        if with_buffer is not None:
+            _refuse_different(with_buffer, " with the alternate decompression buffer")
+        result = Compression(str(source), str(target), method, model, check, with_buffer)
+        try:
+            result.arena_before, result.modes = run_isolated(_arenas, source, candidate, runtime=TFLM)
+        except RuntimeCrashed:
+            result.arena_problem = ("arenas not measured: TFLite Micro crashed during the arena search (it does for "
+                                    "some models when an arena a few bytes below the minimum fails to allocate); "
+                                    "the outputs were verified above")
+    write_bytes_atomic(target, model.data)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _tensor_table(model: CompressedModel) -> str:
+    headers = ("tensor", "shape", "elements", "non-zeros", "method", "bytes before", "bytes after")
+    rows = [(r.name or f"#{r.index}", "x".join(map(str, r.shape)) or "scalar", r.elements,
+             r.nonzeros if r.nonzeros >= 0 else "-", r.method, r.bytes_before, r.bytes_after) for r in model.tensors]
+    lines = text_table(headers, rows).splitlines()
+    notes = ["", ""] + [r.note for r in model.tensors]
+    return "\n".join(f"{line}  {note}".rstrip() for line, note in zip(lines, notes, strict=True))
+
+
+def _breakdown_table(model: CompressedModel) -> str:
+    rows = [(key, model.before[key], model.after[key]) for key in model.before]
+    return text_table(("bytes", "before", "after"), [*rows, ("total", model.size_before, model.size_after)])
+
+
+def _arena_lines(result: Compression) -> list[str]:
+    if result.modes is None:
+        return [f"TFLite Micro RAM: {result.arena_problem}"]
+    m = result.modes
+
+    def figure(value: int | None) -> str:
+        return fmt_bytes(value) if value is not None else f"over {fmt_bytes(m.limit)}"
+
+    return [f"TFLite Micro RAM ({HOST_NOTE})",
+            f"  input model                      arena {figure(result.arena_before)}",
+            f"  decoded tensors in the arena     arena {figure(m.in_arena)} = total {figure(m.in_arena)}",
+            f"  alternate decompression buffer   arena {figure(m.with_buffer)} + buffer {fmt_bytes(m.buffer)} = total "
+            f"{figure(m.buffer_total)}",
+            f"  smaller total: {m.mode or 'neither mode allocates'}"]
+
+
+def report_text(result: Compression) -> str:
+    m = result.model
+    check = f"{TFLM}: {result.check.describe()}"
+    if result.check_with_buffer is not None:
+        check += f"; with the alternate decompression buffer too on the first {result.check_with_buffer.samples}"
+    lines = [f"compressed  {result.source} -> {result.target} (method {result.method})",
+             f"size        {fmt_bytes(m.size_before)} -> {fmt_bytes(m.size_after)} "
+             f"({1 - m.size_after / m.size_before:.1%} smaller)",
+             f"outputs     {check} ({result.check.seconds:.1f} s)", "", _tensor_table(m), "", _breakdown_table(m),
+             "", *_arena_lines(result), "", "cuts: " + ", ".join(f"{k} {v}" for k, v in m.cuts.items()),
+             f"done in {result.seconds:.1f} s"]
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m edge_gmp.compress", description=__doc__.split("\n")[0])
+    p.add_argument("input", metavar="IN.tflite", help="a .tflite with pruned (zero) or few-valued constants")
+    p.add_argument("output", metavar="OUT.tflite", help="where the compressed model goes (must differ from IN)")
+    p.add_argument("--method", choices=METHODS, default="auto",
+                   help="auto: the smallest of PRUNING and LUT per tensor; prune or lut: only that one "
+                        f"(one of: {', '.join(METHODS)}; default auto)")
+    p.add_argument("--keep-names", action="store_true", help="keep internal tensor names (default: cut them; "
+                   "input and output names always stay)")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
+                   help=f"random inputs on which the outputs must be identical (default {DEFAULT_SAMPLES})")
+    p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        result = compress_file(args.input, args.output, args.method, args.keep_names, args.samples)
+    except UserError as exc:
+        print_error(exc)
+        return 2
+    print(json.dumps(result.to_dict(), indent=2) if args.json else report_text(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The run directory: a new run never lands in a directory holding another run's files, and a resumed run
+continues only the run its directory holds (same model, data, training and pruning configuration)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from edge_gmp.config import RunConfig, config_from_dict
+from edge_gmp.errors import UserError
+
+RUN_FILES = ("config.toml", "checkpoint.pt", "metrics.json", "model.pt", "MODEL_CARD.md")
+TRAINING_SECTIONS = ("model", "data", "train", "prune")  # what a resumed run must share with the stored one
+
+
+def _diff(stored: dict[str, Any], wanted: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = sorted(set(stored) | set(wanted))
+    out = []
+    for key in keys:
+        a, b = stored.get(key), wanted.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return out
+
+
+def check_resumable(out_dir: Path, config: RunConfig) -> None:
+    """UserError unless ``out_dir`` holds an interrupted run of this same training configuration."""
+    if not (out_dir / "checkpoint.pt").is_file():
+        raise UserError(f"--resume: no checkpoint in {out_dir}; start a new run without --resume")
+    try:
+        stored = config_from_dict(tomllib.loads((out_dir / "config.toml").read_text()), "the run's config.toml")
+    except (OSError, tomllib.TOMLDecodeError, UserError) as exc:
+        raise UserError(f"--resume: {out_dir / 'config.toml'} is missing or unreadable ({exc}); the directory "
+                        "does not describe the run its checkpoint belongs to") from exc
+    stored, wanted = stored.to_dict(), config.to_dict()
+    differences = [d for section in TRAINING_SECTIONS
+                   for d in _diff(stored.get(section, {}), wanted[section], f"{section}.")]
+    if differences:
+        raise UserError(f"--resume would continue {out_dir} with another configuration ({'; '.join(differences)}); "
+                        "resume with the run's own options, or start a new run with --out elsewhere")
+
+
+def _check_writable(out_dir: Path) -> None:
+    """The nearest existing directory at or above ``out_dir`` takes a file (a probe, removed at once)."""
+    probe = next((p for p in (out_dir, *out_dir.parents) if p.exists()), Path("."))
+    try:
+        fd, name = tempfile.mkstemp(prefix=".edge_gmp-probe-", dir=probe)
+    except OSError as exc:
+        raise UserError(f"cannot create the run directory {out_dir}: {probe} is not writable "
+                        f"({exc.strerror})") from exc
+    os.close(fd)
+    os.unlink(name)
+
+
+def prepare_new(out_dir: Path, overwrite: bool) -> None:
+    """Check (and with ``overwrite`` clear) ``out_dir`` for a new run; nothing is written otherwise."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file, not a directory; choose another --out")
+    held = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if held and not overwrite:
+        state = "a finished run" if (out_dir / "metrics.json").exists() else "an interrupted run"
+        raise UserError(f"--out {out_dir} holds {state} ({', '.join(held)}); continue it with --resume, replace it "
+                        "with --overwrite, or choose another --out")
+    _check_writable(out_dir)
+    if held and overwrite:
+        trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.replaced.", dir=out_dir.parent))
+        os.replace(out_dir, trash / "old")  # atomic: the directory is either the old run or gone
+        shutil.rmtree(trash)
