@@ -1,7 +1,7 @@
 """How much accuracy the FastGRNN device artifact (the one-step graph, run 128 times per window) loses to
 quantisation, per conversion mode, on the full HAR-2 test set.
 
-    python benchmarks/fastgrnn_quantization.py [--model models/fastgrnn/model.pt] [--limit N] [--name NAME]
+    python benchmarks/fastgrnn_quantization.py [--model releases/fastgrnn-har2/model.pt] [--limit N] [--name NAME]
 
 Modes: int8 (today's device artifact) and int16x8 (int16 activations and I/O, int8 weights), each as converted
 (h and h_next quantised separately) and "tied" (h takes h_next's quantisation parameters, so a device copies
@@ -42,7 +42,7 @@ from edge_gmp.runtimes import Session, Unsupported, dequantize, open_session, qu
 from edge_gmp.verify.arena import measure_arena
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "fastgrnn" / "model.pt"
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "releases" / "fastgrnn-har2" / "model.pt"
 RUNTIMES = ("litert", "tflm")
 HEADERS = ("mode", "h feedback", "LiteRT acc", "TFLM acc", "TFLM loss (pts)", "TFLM top-1 = float",
            "max |Δ logits|", "bytes", "arena")

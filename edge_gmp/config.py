@@ -75,8 +75,9 @@ class TrainConfig:
     init_from: str | None = None
     select: str = "best"  # model selection at the final sparsity: "best" validation epoch or "average" weights
     threads: int = 1  # torch CPU threads (measured: benchmarks/results/train_speed.json)
-    distill: float = 0.0  # weight of distillation from the dense model while pruning and fine-tuning (0: off)
+    distill: float = 0.0  # weight of distillation while pruning and fine-tuning (0: off)
     distill_temperature: float = 4.0
+    distill_from: str | None = None  # the teacher: a run's model.pt (any registered model); default the dense model
 
     def __post_init__(self) -> None:
         check_field_types(self, "train")
@@ -100,6 +101,8 @@ class TrainConfig:
             raise ConfigError(f"train.seed must be >= 0, got {self.seed}")
         if not 1 <= self.threads <= 256:
             raise ConfigError(f"train.threads must be in [1, 256], got {self.threads}")
+        if self.distill_from is not None and self.distill == 0:
+            raise ConfigError("train.distill_from names a teacher but train.distill is 0; set train.distill > 0")
         if not 0.0 <= self.distill <= 1.0 or not self.distill_temperature > 0:
             raise ConfigError(f"train.distill must be in [0, 1] and train.distill_temperature > 0, got "
                               f"{self.distill} and {self.distill_temperature}")

@@ -26,6 +26,7 @@ from edge_gmp.report.summary import model_card, summary_text
 from edge_gmp.run_dir import check_resumable, prepare_new
 from edge_gmp.run_record import RunRecord, build_record
 from edge_gmp.train import distributed, evaluate, load_dense_weights, load_into, save_torch, train
+from edge_gmp.train.checkpoint import load_model_file
 from edge_gmp.verify import find_device
 
 
@@ -48,6 +49,8 @@ def preflight(config: RunConfig) -> None:
     distributed.device_for(config.train.device, distributed.Ranks())
     if config.train.init_from is not None:
         load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
+    if config.train.distill_from is not None:
+        load_model_file(config.train.distill_from)
     if config.export.enabled:
         find_device(config.export.device, config.export.devices_file)
 
@@ -58,9 +61,10 @@ def _train(config: RunConfig, record_data: Any, out_dir: Path, resume: bool, pro
     pretrained = config.train.init_from is not None
     if pretrained:
         load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
+    teacher = load_model_file(config.train.distill_from) if config.train.distill_from else None
     return train(model, (record_data.x_train, record_data.y_train), (record_data.x_val, record_data.y_val),
                  config.train, config.prune, out_dir, resume=resume, progress=progress,
-                 augment=record_data.augment, pretrained=pretrained)
+                 augment=record_data.augment, pretrained=pretrained, teacher=teacher)
 
 
 def _evaluate(config: RunConfig, data: Any, result: Any) -> RunRecord:

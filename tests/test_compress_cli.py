@@ -20,7 +20,7 @@ from edge_gmp.export.compression import compress_tflite
 from edge_gmp.verify.equivalence import compare_tflite, random_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
-FASTGRNN = ROOT / "export/fastgrnn-har2/fastgrnn_har2.tflite"
+FASTGRNN = ROOT / "tests/fixtures/fastgrnn_step_int8.tflite"
 
 
 def cli(*args: object) -> subprocess.CompletedProcess:

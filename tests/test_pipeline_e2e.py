@@ -84,7 +84,8 @@ def test_deliverable_is_the_device_file_with_its_c_array(tiny_run) -> None:
 def test_card_and_summary_name_every_runtime(tiny_run) -> None:
     _, out, output = tiny_run
     card = (out / "MODEL_CARD.md").read_text()
-    for word in ("onnxruntime", "litert", "tflm", "Arduino Nano 33 BLE", "python -m edge_gmp.pipeline"):
+    for word in ("onnxruntime", "litert", "tflm", "Arduino Nano 33 BLE", "python -m edge_gmp.pipeline",
+                 "training augmentation: rotate 30.0"):
         assert word in card
 
 

@@ -1,9 +1,11 @@
-"""The committed reference FastGRNN (models/fastgrnn/) and its device deliverable (export/fastgrnn-har2/),
-re-run in PyTorch, onnxruntime, LiteRT and TFLite Micro on the full HAR-2 test set against the figures
-their card and manifest claim; and the release command's own checks."""
+"""The committed reference FastGRNN (releases/fastgrnn-har2/) and its device deliverable (export/fastgrnn-har2/:
+the compressed TFLM_DECODE file, its C array and the dense int16x8 file beside it), re-run in PyTorch,
+onnxruntime, LiteRT and TFLite Micro on the full HAR-2 test set against the figures their card and manifest
+claim; and the release command's own checks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -22,7 +24,7 @@ from edge_gmp.runtimes import open_session
 from edge_gmp.verify import evaluate_classifier, evaluate_streaming, measure_arena, streaming_indices
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_DIR = ROOT / "models" / "fastgrnn"
+MODEL_DIR = ROOT / "releases" / "fastgrnn-har2"
 EXPORT_DIR = ROOT / "export" / "fastgrnn-har2"
 
 
@@ -48,14 +50,21 @@ def test_released_files_are_complete(metrics: dict, manifest: dict) -> None:
         assert (MODEL_DIR / name).is_file(), name
     for role in ("tflite", "c_source", "c_header"):
         assert (EXPORT_DIR / manifest["files"][role]).is_file(), role
+    assert (EXPORT_DIR / manifest["device_file"]["dense_file"]).is_file()
     assert metrics["failures"] == [] and manifest["budget"]["ok"]
     assert metrics["sparsity"] >= 0.8 and metrics["pruned_test_accuracy"] >= 0.93
+    assert metrics["machine"] and "torch thread" in metrics["machine"]
 
 
-def test_c_array_holds_the_tflite_bytes(manifest: dict) -> None:
+def test_device_file_is_the_compressed_one_and_the_c_array_holds_it(manifest: dict) -> None:
     data = (EXPORT_DIR / manifest["files"]["tflite"]).read_bytes()
+    dense = (EXPORT_DIR / manifest["device_file"]["dense_file"]).read_bytes()
     assert read_c_array(EXPORT_DIR / manifest["files"]["c_source"]) == data
-    assert manifest["bytes"] == len(data)
+    assert manifest["bytes"] == len(data) < len(dense) == manifest["device_file"]["dense_bytes"]
+    assert manifest["device_file"]["compressed"] and manifest["device_file"]["identical_outputs"]["identical"]
+    assert b"TFLM_DECODE" in data and b"TFLM_DECODE" not in dense
+    for name, digest in manifest["sha256"].items():
+        assert hashlib.sha256((EXPORT_DIR / name).read_bytes()).hexdigest() == digest, name
 
 
 def test_checkpoint_loads_weights_only_and_reproduces_accuracy(metrics: dict, test_windows) -> None:
@@ -80,16 +89,29 @@ def test_onnx_sequence_in_onnxruntime(metrics: dict, test_windows) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["litert", "tflm"])
-def test_device_model_in_litert_and_tflm(runtime: str, manifest: dict, test_windows) -> None:
-    path = EXPORT_DIR / manifest["files"]["tflite"]
-    kwargs = {"arena_bytes": manifest["arena_bytes"]} if runtime == "tflm" else {}
+def test_dense_device_model_in_litert_and_tflm(runtime: str, manifest: dict, test_windows) -> None:
+    path = EXPORT_DIR / manifest["device_file"]["dense_file"]
+    kwargs = {"arena_bytes": measure_arena(path)} if runtime == "tflm" else {}
     session = open_session(runtime, path, **kwargs)
     accuracy, logits = evaluate_streaming(session, *test_windows, **streaming_indices(session))
     assert np.isfinite(logits).all()
     assert accuracy == pytest.approx(manifest["test_accuracy"][runtime], abs=1e-9)
 
 
+@pytest.mark.slow
+def test_compressed_device_file_in_tflm_gives_the_dense_files_outputs(manifest: dict, test_windows) -> None:
+    x, y = test_windows
+    logits = {}
+    for role, path in (("device", EXPORT_DIR / manifest["files"]["tflite"]),
+                       ("dense", EXPORT_DIR / manifest["device_file"]["dense_file"])):
+        session = open_session("tflm", path, arena_bytes=manifest["arena_bytes"] if role == "device" else None)
+        accuracy, logits[role] = evaluate_streaming(session, x, y, **streaming_indices(session))
+        assert accuracy == pytest.approx(manifest["test_accuracy"]["tflm"], abs=1e-9)
+    assert np.array_equal(logits["device"], logits["dense"])
+
+
 def test_arena_is_the_manifests(manifest: dict) -> None:
+    assert manifest["device_file"]["ram_mode"] == "decoded tensors in the arena"
     assert measure_arena(EXPORT_DIR / manifest["files"]["tflite"]) == manifest["arena_bytes"]
 
 
@@ -97,6 +119,7 @@ def test_card_states_the_measured_accuracies(metrics: dict, manifest: dict) -> N
     card = (MODEL_DIR / "MODEL_CARD.md").read_text()
     assert f"{metrics['pruned_test_accuracy']:.2%}" in card
     assert f"{manifest['test_accuracy']['tflm']:.2%}" in card
+    assert f"{manifest['bytes']:,}" in card and "torch thread" in card and "training augmentation: rotate 30.0" in card
     assert "python -m edge_gmp.pipeline" in card
 
 
@@ -121,7 +144,7 @@ def test_release_copies_a_verified_run(tmp_path: Path) -> None:
     assert sorted(p.name for p in paths["model"].iterdir()) == sorted(p.name for p in MODEL_DIR.iterdir())
     assert sorted(p.name for p in paths["export"].iterdir()) == sorted(p.name for p in EXPORT_DIR.iterdir())
     release(run, tmp_path / "models", tmp_path / "export")  # replacing a release leaves no staging dirs
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["fastgrnn"]
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["fastgrnn-har2"]
 
 
 def test_release_refuses_failed_or_missing_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

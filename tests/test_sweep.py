@@ -19,7 +19,7 @@ TINY = ["--hidden", "8", "--epochs", "2", "--prune-epochs", "1", "--finetune-epo
 def test_cells_differ_only_in_the_mask_rule() -> None:
     base = load_config("fastgrnn-har2")
     configs = {m: Cell(m, "gradual", 0.9, 3).configure(base) for m in METHOD_VARIANTS}
-    assert {c.prune.method for c in configs.values()} == {"gmp", "uniform", "random", "lamp"}
+    assert {c.prune.method for c in configs.values()} == {"gmp", "uniform", "random", "lamp", "snip"}
     assert configs["gmp"].prune.floor == base.prune.floor and configs["gmp"].prune.floor.percent == 0.05
     for name in ("gmp-nofloor", "random", "lamp"):
         assert configs[name].prune.floor.weights_per_layer(10**6) == 0
@@ -158,11 +158,15 @@ def test_sweep_export_measures_each_cells_device_artifact(tmp_path: Path, har, h
                  "--out", str(out)]) == 0
     (cell,) = json.loads((out / "results.json").read_text())["cells"]
     export = cell["export"]
-    int8 = out / "cells" / cell["id"] / "artifacts" / "fastgrnn_step_int8.tflite"
-    assert export["bytes"] == int8.stat().st_size and export["artifact"] == "tflite step int8"
+    # a streaming model's device file is its int16x8 step (int16 state, int8 weights)
+    step = out / "cells" / cell["id"] / "artifacts" / "fastgrnn_step_int16x8.tflite"
+    assert export["bytes"] == step.stat().st_size and export["artifact"] == "tflite step int16x8"
+    device_file = export["device_file"]
+    assert export["device_bytes"] == device_file["bytes"] <= export["bytes"]
+    assert device_file["compressed"] == (device_file["file"] != step.name)
     assert set(export["accuracy"]) == {"litert", "tflm"} and export["problems"] == []
     assert export["accuracy"]["tflm"] >= cell["test_accuracy"] - 0.01  # int8 within a point of float
     assert export["arena_bytes"] > 0 and export["sparse_encoded_bytes"] > 0
     assert "DENSIFY" in export["sparse_encoded_note"]
     report = (out / "REPORT.md").read_text()
-    assert "int8 bytes (what TFLM runs)" in report and f"{export['bytes']:,}" in report
+    assert "| device file |" in report and f"{export['device_bytes']:,}" in report

@@ -102,11 +102,22 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
+def _load_builtins() -> None:
+    """The datasets shipped in ``edge_gmp.data.datasets`` register on import; a caller that only imported this
+    module (e.g. the report) still finds them."""
+    import importlib
+
+    importlib.import_module("edge_gmp.data.datasets")
+
+
 def available_datasets() -> tuple[str, ...]:
+    _load_builtins()
     return tuple(sorted(_REGISTRY))
 
 
 def dataset_spec(name: str) -> DatasetSpec:
+    if name not in _REGISTRY:
+        _load_builtins()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(available_datasets())}")
     return _REGISTRY[name]

@@ -266,9 +266,11 @@ def study_report(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:
     exports = export_table(summary)
     lines += ["", "## Sizes"]
     if exports:
-        lines += ["Each cell's int8 device artifact, exported and run on the whole test set. TFLite Micro "
-                  "executes only the dense flatbuffer, so pruning does not shrink what it runs today: the gzip "
-                  "and information-limit columns show what a sparsity-aware format could reach.", "", exports]
+        lines += ["Each cell's device artifact (the integer file TFLite Micro runs; stored with TFLM_DECODE "
+                  "where that is smaller and gives identical outputs), exported and run on the whole test set. "
+                  "\"integer file\" is the dense integer flatbuffer, \"device file\" what is flashed; the gzip and "
+                  "information-limit columns show how far a denser encoding could go. TFLite's sparse-encoded "
+                  "file is listed for reference only: TFLite Micro cannot run it.", "", exports]
     else:
         lines += ["Without `--export` the study reports the information limit of the prunable weights at int8 "
                   "(non-zeros × 8 bits + positions at the entropy bound), which depends only on the sparsity; "

@@ -98,6 +98,16 @@ def _dense_line(train: dict[str, Any]) -> str:
     return f"- dense training: {train['epochs']} epochs, {recipe}"
 
 
+def _augment_lines(data: dict[str, Any]) -> list[str]:
+    """The training augmentation a dataset with ``augment_*`` options used (those that are on); none for a
+    dataset without such options (its augmentation is fixed and described with its data)."""
+    options = {k.removeprefix("augment_"): v for k, v in data.items() if k.startswith("augment_")}
+    if not options:
+        return []
+    on = [f"{k} {v}" for k, v in options.items() if k != "shift_mode" and v]
+    return [f"- training augmentation: {', '.join(on) if on else 'none'}"]
+
+
 def _floor_text(prune: dict[str, Any]) -> str:
     floor = effective_floor(prune.get("method", "gmp"),
                             MinimumThreshold(prune.get("floor_percent", 0.05), prune.get("floor_count")))
@@ -146,6 +156,7 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         "## Recipe",
         f"- model: `{metrics['model']}` {model}",
         _dense_line(train),
+        *_augment_lines(config.get("data", {})),
         f"- pruning: {_method(prune)}, {prune['schedule']} to {prune['sparsity']:.0%} over "
         f"{prune['prune_epochs']} epochs, then {prune['finetune_epochs']} fine-tuning epochs (lr {prune['lr']}), "
         f"{_floor_text(prune)}",

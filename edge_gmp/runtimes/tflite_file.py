@@ -23,45 +23,49 @@ UserError line naming the file, the tensor or operator (index and name) and what
   counts, output shapes (element-wise broadcast, fully connected, conv/depthwise/pool windows, pad, reduce,
   reshape, concat, pack/split), equal data types, int8 operands quantised, ADD/SUB and SOFTMAX rescale
   factors the kernels can represent, and TFLM_DECODE's (encoded, ancillary) pairs covering their outputs.
+
+This module reads the file and runs the file, tensor, quantisation, subgraph and control-flow checks; the shared
+limits, type tables and subgraph view live in :mod:`edge_gmp.runtimes.tflite_graph`, the operator contracts in
+:mod:`edge_gmp.runtimes.tflite_contracts`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from edge_gmp.errors import UserError
-
-IDENTIFIER = b"TFL3"
-MAX_FILE_BYTES = 64 << 20  # far above any microcontroller's flash; both runtimes load the file whole
-MAX_ENTRIES = 100_000  # subgraphs, operators, tensors, buffers...: bounds the parse time of a hostile file
-MAX_RANK = 8
-MAX_TENSOR_BYTES = 1 << 30
-DECODE_OP = "CUSTOM:TFLM_DECODE"  # tflite_micro.compression's decompression operator
-# Builtin ops with optional inputs (-1 in the operator's input list); other kernels read an absent input as a
-# null pointer.
-OPTIONAL_INPUT_OPS = frozenset(
-    "FULLY_CONNECTED CONV_2D DEPTHWISE_CONV_2D TRANSPOSE_CONV CONV_3D CONV_3D_TRANSPOSE SVDF LSTM RNN "
-    "UNIDIRECTIONAL_SEQUENCE_LSTM BIDIRECTIONAL_SEQUENCE_LSTM UNIDIRECTIONAL_SEQUENCE_RNN BIDIRECTIONAL_SEQUENCE_RNN"
-    .split())
-
-_T = schema.TensorType
-_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-_TYPE_NAMES = {v: k for k, v in vars(_T).items() if not k.startswith("_")}
-_BITS = {_T.FLOAT32: 32, _T.FLOAT16: 16, _T.INT32: 32, _T.UINT8: 8, _T.INT64: 64, _T.BOOL: 8, _T.INT16: 16,
-         _T.COMPLEX64: 64, _T.INT8: 8, _T.FLOAT64: 64, _T.COMPLEX128: 128, _T.UINT64: 64, _T.UINT32: 32,
-         _T.UINT16: 16, _T.INT4: 4, _T.BFLOAT16: 16, _T.INT2: 2, _T.UINT4: 4, _T.FLOAT8_E4M3FN: 8,
-         _T.FLOAT8_E5M2: 8}
-_NO_FIXED_SIZE = {_T.STRING, _T.RESOURCE, _T.VARIANT}
-_INT_BITS = {_T.INT2: 2, _T.INT4: 4, _T.INT8: 8, _T.INT16: 16, _T.INT32: 32, _T.INT64: 64}
-_UINT_BITS = {_T.UINT4: 4, _T.UINT8: 8, _T.UINT16: 16, _T.UINT32: 32, _T.UINT64: 64}
+from edge_gmp.runtimes.tflite_contracts import _check_operator_shapes
+from edge_gmp.runtimes.tflite_graph import (
+    _BITS,
+    _INT_BITS,
+    _INT_DTYPES,
+    _NO_FIXED_SIZE,
+    _T,
+    _TYPE_NAMES,
+    _UINT_BITS,
+    DECODE_OP,
+    IDENTIFIER,
+    MAX_ENTRIES,
+    MAX_FILE_BYTES,
+    MAX_RANK,
+    MAX_TENSOR_BYTES,
+    OPTIONAL_INPUT_OPS,
+    _check_utf8,
+    _Graph,
+    _ints,
+    _Invalid,
+    _label,
+    _name,
+    _one_line,
+    _op_name,
+)
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,6 @@ class TFLiteInfo:
         return bool(self.sparse_tensors) or "DENSIFY" in self.ops
 
 
-class _Invalid(Exception):
-    """A structural problem; inspect_tflite prefixes the path and raises it as a UserError."""
-
-
 class _StrictBytes(bytes):
     """The file's bytes for the flatbuffers reader, which slices strings without a bounds check (a string
     running past the end would come back short); here such a slice raises instead."""
@@ -94,42 +94,6 @@ class _StrictBytes(bytes):
         if isinstance(key, slice) and key.stop is not None and key.stop > len(self):
             raise IndexError(f"a string runs past the end of the file (to byte {key.stop})")
         return super().__getitem__(key)
-
-
-def _name(raw: bytes | str | None) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
-
-
-def _ints(values: Any) -> list[int]:
-    """A flatbuffer int vector (numpy array, list or absent) as a list of Python ints."""
-    if values is None or isinstance(values, int):
-        return []
-    return [int(v) for v in values]
-
-
-def _op_name(code: schema.OperatorCodeT) -> str:
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    if builtin == schema.BuiltinOperator.CUSTOM:
-        return f"CUSTOM:{_name(code.customCode)}"
-    return _OP_NAMES.get(builtin, f"BUILTIN_{builtin}")
-
-
-def _label(kind: str, index: int, name: str) -> str:
-    short = name if len(name) <= 60 else name[:57] + "..."
-    return f"{kind} {index} {short!r}"
-
-
-def _check_utf8(what: str, raw: bytes | str | None) -> None:
-    """LiteRT's Python API decodes names as UTF-8 and raises outside its documented errors otherwise."""
-    if isinstance(raw, bytes):
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _Invalid(f"{what} is not valid UTF-8") from None
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 # --- parsing -------------------------------------------------------------------------------------------
@@ -265,9 +229,6 @@ def _zero_point_range(tensor_type: int) -> tuple[int, int] | None:
     return None
 
 
-_INT_DTYPES = {_T.INT8: np.int8, _T.INT16: np.int16, _T.INT32: np.int32, _T.INT64: np.int64, _T.UINT8: np.uint8}
-
-
 def _unused_channels(tensor: schema.TensorT, values: np.ndarray | None, zeros: list[int], channels: int) -> set[int]:
     """Channels of a constant (or decoded constant) integer tensor that hold only their zero point: their scale is
     never used (the converter writes 0 there for a weight row pruned to zero)."""
@@ -336,403 +297,6 @@ def _check_tensor(label: str, tensor: schema.TensorT, buffers: list[schema.Buffe
     if not encoded:
         values = decoded if decoded is not None else _constant_values(tensor, buffers[tensor.buffer])
         _check_quantization(label, tensor, values)
-
-
-# --- the subgraph as the operator checks see it ----------------------------------------------------------
-
-
-@dataclass
-class _Graph:
-    """One subgraph with what the operator checks need to name and look up its tensors."""
-
-    index: int
-    tensors: list[schema.TensorT]
-    buffers: list[schema.BufferT]
-    constant: list[bool]
-    op_names: list[str]
-
-    def tensor_label(self, t: int) -> str:
-        return f"subgraph {self.index} " + _label("tensor", t, _name(self.tensors[t].name))
-
-    def check_index(self, where: str, t: int, optional: bool = False) -> None:
-        if optional and t == -1:
-            return
-        if not 0 <= t < len(self.tensors):
-            raise _Invalid(f"{where} refers to tensor {t}, out of range (subgraph {self.index} has "
-                           f"{len(self.tensors)} tensors)")
-
-    def shape(self, t: int) -> list[int] | None:
-        """The shape of tensor ``t`` as TFLite Micro sizes it (none or empty: a scalar); None for an absent
-        optional input or a dynamic shape (-1 in shape_signature), which the shape rules skip."""
-        if t < 0 or -1 in _ints(self.tensors[t].shapeSignature):
-            return None
-        return _ints(self.tensors[t].shape)
-
-    def data(self, t: int) -> np.ndarray | None:
-        """The inline constant bytes of tensor ``t`` (None: not constant, or stored past 2 GiB)."""
-        data = self.buffers[self.tensors[t].buffer].data if t >= 0 else None
-        return data if data is not None and len(data) else None
-
-    def int_data(self, t: int) -> list[int] | None:
-        data = self.data(t)
-        kind = {_T.INT32: "<i4", _T.INT64: "<i8"}.get(self.tensors[t].type) if t >= 0 else None
-        return None if data is None or kind is None else [int(v) for v in np.frombuffer(bytes(data), kind)]
-
-
-# --- operator shape rules --------------------------------------------------------------------------------
-# The kernels trust the converter's shapes: an output declared larger than its inputs make it, or a stride of
-# 0, makes TFLite Micro read or write out of bounds. These rules cover the common microcontroller ops; other
-# ops get only the structural checks above.
-
-_UNARY = ("LOGISTIC TANH RELU RELU6 RELU_N1_TO_1 RELU_0_TO_1 HARD_SWISH LEAKY_RELU ELU GELU QUANTIZE DEQUANTIZE ABS "
-          "NEG EXP LOG SQRT RSQRT SQUARE SIN COS FLOOR CEIL ROUND SIGN LOGICAL_NOT SOFTMAX LOG_SOFTMAX "
-          "L2_NORMALIZATION CAST ZEROS_LIKE").split()
-_BINARY = ("ADD SUB MUL DIV MAXIMUM MINIMUM SQUARED_DIFFERENCE FLOOR_DIV FLOOR_MOD POW LESS LESS_EQUAL GREATER "
-           "GREATER_EQUAL EQUAL NOT_EQUAL LOGICAL_AND LOGICAL_OR").split()
-_REDUCE = "MEAN SUM REDUCE_MAX REDUCE_MIN REDUCE_PROD REDUCE_ANY REDUCE_ALL".split()
-
-
-@dataclass
-class _Op:
-    """One operator as the shape rules see it; ``where`` names it in messages."""
-
-    graph: _Graph
-    name: str
-    where: str
-    inputs: list[int]
-    outputs: list[int]
-    options: Any
-
-    def shape_in(self, k: int) -> list[int] | None:
-        return self.graph.shape(self.inputs[k]) if k < len(self.inputs) else None
-
-    def shape_out(self) -> list[int] | None:
-        return self.graph.shape(self.outputs[0])
-
-    def fail(self, what: str) -> NoReturn:
-        raise _Invalid(f"{self.where}: {what}")
-
-    def options_of(self, kind: type) -> Any:
-        if not isinstance(self.options, kind):
-            self.fail(f"needs {kind.__name__.removesuffix('T')}, has {type(self.options).__name__.removesuffix('T')}")
-        return self.options
-
-
-def _broadcast(a: list[int], b: list[int]) -> list[int] | None:
-    rank = max(len(a), len(b))
-    a, b = [1] * (rank - len(a)) + a, [1] * (rank - len(b)) + b
-    if any(x != y and 1 not in (x, y) for x, y in zip(a, b, strict=True)):
-        return None
-    return [y if x == 1 else x for x, y in zip(a, b, strict=True)]
-
-
-def _same_shape(op: _Op) -> None:
-    x, out = op.shape_in(0), op.shape_out()
-    if x is not None and out is not None and x != out:
-        op.fail(f"output shape {out} differs from input shape {x}")
-
-
-def _same_count(op: _Op) -> None:
-    x, out = op.shape_in(0), op.shape_out()
-    if x is not None and out is not None and math.prod(x) != math.prod(out):
-        op.fail(f"output shape {out} has a different element count from input shape {x}")
-
-
-def _elementwise(op: _Op) -> None:
-    a, b, out = op.shape_in(0), op.shape_in(1), op.shape_out()
-    if a is None or b is None or out is None:
-        return
-    expected = _broadcast(a, b)
-    if expected is None:
-        op.fail(f"input shapes {a} and {b} do not broadcast")
-    elif expected != out:
-        op.fail(f"output shape {out} is not the broadcast shape {expected} of inputs {a} and {b}")
-
-
-def _bias(op: _Op, channels: int) -> None:
-    bias = op.shape_in(2)
-    if bias is not None and math.prod(bias) != channels:
-        op.fail(f"bias shape {bias} does not have the {channels} output channels")
-
-
-def _fully_connected(op: _Op) -> None:
-    x, w, out = op.shape_in(0), op.shape_in(1), op.shape_out()
-    if x is None or w is None or out is None:
-        return
-    if len(w) != 2 or not w[1]:
-        op.fail(f"weights shape {w} is not [units, depth]")
-    if math.prod(x) % w[1] or math.prod(out) != math.prod(x) // w[1] * w[0]:
-        op.fail(f"input {x} and weights {w} do not make output {out}")
-    _bias(op, w[0])
-
-
-def _window(op: _Op, x: list[int], out: list[int], kernel: tuple[int, int], options: Any,
-            dilation: tuple[int, int] = (1, 1)) -> None:
-    """Batch and spatial dims of a 2-D window op (NHWC): out = f(in, kernel, stride, dilation, padding)."""
-    strides = (options.strideH, options.strideW)
-    if min(strides + dilation + kernel) < 1 or options.padding not in (schema.Padding.SAME, schema.Padding.VALID):
-        op.fail(f"kernel {kernel}, strides {strides}, dilation {dilation}, padding {options.padding} are invalid")
-    if len(x) != 4 or len(out) != 4:
-        op.fail(f"input {x} and output {out} must both be 4-D (NHWC)")
-    expected = [x[0]]
-    same = options.padding == schema.Padding.SAME
-    for size, k, stride, d in zip(x[1:3], kernel, strides, dilation, strict=True):
-        if k > 1 and d > max(size, 1):  # sees one input pixel at most; such values overflow the kernels' padding maths
-            op.fail(f"dilation {dilation} exceeds the input's spatial size {x[1:3]}")
-        expected.append((size + stride - 1) // stride if same else (size + stride - (k - 1) * d - 1) // stride)
-    if out[:3] != expected:
-        op.fail(f"output shape {out} does not match input {x} with kernel {kernel}, strides {strides}, "
-                f"dilation {dilation} (expected {expected} + channels)")
-
-
-def _conv(op: _Op) -> None:
-    options = op.options_of(schema.Conv2DOptionsT)
-    x, w, out = op.shape_in(0), op.shape_in(1), op.shape_out()
-    if x is None or w is None or out is None:
-        return
-    if len(w) != 4 or not w[3] or len(x) != 4 or x[3] % w[3] or len(out) != 4 or out[3] != w[0]:
-        op.fail(f"input {x}, filter {w} (OHWI) and output {out} channels do not agree")
-    _window(op, x, out, (w[1], w[2]), options, (options.dilationHFactor, options.dilationWFactor))
-    _bias(op, w[0])
-
-
-def _depthwise(op: _Op) -> None:
-    options = op.options_of(schema.DepthwiseConv2DOptionsT)
-    x, w, out = op.shape_in(0), op.shape_in(1), op.shape_out()
-    if x is None or w is None or out is None:
-        return
-    if len(w) != 4 or len(x) != 4 or len(out) != 4 or out[3] != w[3] or x[3] * options.depthMultiplier != w[3]:
-        op.fail(f"input {x}, filter {w} (1HWO), output {out} and depth multiplier {options.depthMultiplier} "
-                "do not agree")
-    _window(op, x, out, (w[1], w[2]), options, (options.dilationHFactor, options.dilationWFactor))
-    _bias(op, w[3])
-
-
-def _pool(op: _Op) -> None:
-    options = op.options_of(schema.Pool2DOptionsT)
-    x, out = op.shape_in(0), op.shape_out()
-    if x is None or out is None:
-        return
-    _window(op, x, out, (options.filterHeight, options.filterWidth), options)
-    if out[3] != x[3]:
-        op.fail(f"output channels {out[3]} differ from input channels {x[3]}")
-
-
-def _pad(op: _Op) -> None:
-    x, out, paddings = op.shape_in(0), op.shape_out(), op.graph.int_data(op.inputs[1])
-    if x is None or out is None or paddings is None:
-        return  # TFLite Micro refuses non-constant paddings itself
-    if len(paddings) != 2 * len(x) or min(paddings, default=0) < 0:
-        op.fail(f"paddings {paddings} do not fit input {x}")
-    expected = [d + paddings[2 * i] + paddings[2 * i + 1] for i, d in enumerate(x)]
-    if out != expected:
-        op.fail(f"output shape {out} is not input {x} padded by {paddings} ({expected})")
-
-
-def _reduce(op: _Op) -> None:
-    x, out, axes = op.shape_in(0), op.shape_out(), op.graph.int_data(op.inputs[1])
-    if x is None or out is None or axes is None:
-        return
-    if any(not -len(x) <= a < len(x) for a in axes):
-        op.fail(f"reduction axes {axes} are out of range for input {x}")
-    kept = math.prod(d for i, d in enumerate(x) if i not in {a % len(x) for a in axes})
-    if math.prod(out) != kept:
-        op.fail(f"output shape {out} is not input {x} reduced over axes {axes}")
-
-
-def _concatenation(op: _Op) -> None:
-    axis = op.options_of(schema.ConcatenationOptionsT).axis
-    shapes, out = [op.graph.shape(t) for t in op.inputs], op.shape_out()
-    if out is None or any(s is None for s in shapes):
-        return
-    if not -len(out) <= axis < len(out) or any(len(s) != len(out) for s in shapes):
-        op.fail(f"axis {axis} or the ranks of inputs {shapes} do not fit output {out}")
-    axis %= len(out)
-    expected = list(out)
-    expected[axis] = sum(s[axis] for s in shapes)
-    if expected != out or any(s[:axis] + s[axis + 1:] != out[:axis] + out[axis + 1:] for s in shapes):
-        op.fail(f"inputs {shapes} do not concatenate along axis {axis} into {out}")
-
-
-def _pack(op: _Op) -> None:
-    options = op.options_of(schema.PackOptionsT)
-    shapes, out = [op.graph.shape(t) for t in op.inputs], op.shape_out()
-    if options.valuesCount != len(op.inputs):
-        op.fail(f"values_count {options.valuesCount} but {len(op.inputs)} inputs")
-    if out is None or any(s is None for s in shapes):
-        return
-    first, axis = shapes[0], options.axis
-    if not -len(first) - 1 <= axis <= len(first) or any(s != first for s in shapes):
-        op.fail(f"inputs {shapes} do not stack along axis {axis}")
-    axis %= len(first) + 1
-    if out != first[:axis] + [len(shapes)] + first[axis:]:
-        op.fail(f"inputs {shapes} do not stack along axis {options.axis} into {out}")
-
-
-def _split(op: _Op) -> None:
-    """SPLIT (axis, value), SPLIT_V (value, sizes, axis) and UNPACK (value): the count in the options is the
-    number of outputs the kernels write."""
-    kind, field = {"SPLIT": (schema.SplitOptionsT, "numSplits"), "SPLIT_V": (schema.SplitVOptionsT, "numSplits"),
-                   "UNPACK": (schema.UnpackOptionsT, "num")}[op.name]
-    count = getattr(op.options_of(kind), field)
-    if count != len(op.outputs) or not count:
-        op.fail(f"{field} {count} but {len(op.outputs)} outputs")
-    shape = op.shape_in(1 if kind is schema.SplitOptionsT else 0)
-    outs = [op.graph.shape(t) for t in op.outputs]
-    if shape is not None and all(s is not None for s in outs) and sum(map(math.prod, outs)) != math.prod(shape):
-        op.fail(f"outputs {outs} do not hold the {math.prod(shape)} elements of input {shape}")
-
-
-def _decode(op: _Op) -> None:
-    """TFLM_DECODE reads (encoded, ancillary) pairs of constant 1-D UINT8 tensors, one output per pair; for
-    LUT pairs the encoded indices and the value tables must cover the output."""
-    if not op.inputs or len(op.inputs) % 2 or len(op.outputs) != len(op.inputs) // 2:
-        op.fail(f"{len(op.inputs)} inputs and {len(op.outputs)} outputs; DECODE takes (encoded, ancillary) input "
-                "pairs and writes one output per pair")
-    for t in op.inputs:
-        if op.graph.data(t) is None or op.graph.tensors[t].type != _T.UINT8:
-            op.fail(f"input {t} must be a constant UINT8 tensor (encoded or ancillary data)")
-    for encoded, ancillary, out in zip(op.inputs[::2], op.inputs[1::2], op.outputs, strict=True):
-        _decode_lut(op, op.graph.data(encoded), op.graph.data(ancillary), out)
-        _decode_prune(op, op.graph.data(encoded), op.graph.data(ancillary), out)
-
-
-def _decode_prune(op: _Op, encoded: np.ndarray, ancillary: np.ndarray, out: int) -> None:
-    """PRUNING: a bitmap covering every element and, after the 16-byte header, one value per set bit."""
-    shape, out_type = op.graph.shape(out), op.graph.tensors[out].type
-    if len(ancillary) < 16 or ancillary[0] != 2 or shape is None or out_type not in _BITS:
-        return
-    count = math.prod(shape)
-    bits = np.unpackbits(np.asarray(encoded, dtype=np.uint8))[:count]
-    need_values = 16 + int(bits.sum()) * math.ceil(_BITS[out_type] / 8)
-    if len(encoded) < math.ceil(count / 8) or len(ancillary) < need_values:
-        op.fail(f"PRUNING data for {op.graph.tensor_label(out)} (shape {shape}) needs a {math.ceil(count / 8)}-byte "
-                f"bitmap and {need_values} bytes of header and kept values, has {len(encoded)} + {len(ancillary)}")
-
-
-def _decode_lut(op: _Op, encoded: np.ndarray, ancillary: np.ndarray, out: int) -> None:
-    if len(ancillary) < 16:
-        op.fail(f"ancillary data of {len(ancillary)} bytes is shorter than its 16-byte header")
-    shape, out_type = op.graph.shape(out), op.graph.tensors[out].type
-    if ancillary[0] != 0 or shape is None or out_type not in _BITS:
-        return  # not LUT-decoded (Huffman, pruning or custom decoders have their own layouts)
-    bitwidth, axis, stride = int(ancillary[5]) & 7, int(ancillary[5]) >> 4, int(ancillary[6])
-    channels = 1 if axis == 0xF else (shape[axis] if axis < len(shape) else 0)
-    need_indices = math.ceil(math.prod(shape) * bitwidth / 8)
-    need_tables = 16 + channels * stride * math.ceil(_BITS[out_type] / 8)
-    if not bitwidth or not channels or not stride or len(encoded) < need_indices or len(ancillary) < need_tables:
-        op.fail(f"LUT data for {op.graph.tensor_label(out)} (shape {shape}, {bitwidth}-bit indices, axis {axis}, "
-                f"table stride {stride}) needs {need_indices} + {need_tables} bytes, has {len(encoded)} + "
-                f"{len(ancillary)}")
-
-
-_SHAPE_RULES: dict[str, tuple[int, int | None, int | None, Callable[[_Op], None]]] = {
-    # op: (required inputs, most inputs, outputs, rule); None = any number
-    **{name: (1, 1, 1, _same_shape) for name in _UNARY},
-    **{name: (2, 2, 1, _elementwise) for name in _BINARY},
-    **{name: (2, 2, 1, _reduce) for name in _REDUCE},
-    **{name: (1, 1, 1, _pool) for name in ("AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D")},
-    "PRELU": (2, 2, 1, _same_shape),
-    "FULLY_CONNECTED": (2, 3, 1, _fully_connected),
-    "CONV_2D": (2, 3, 1, _conv),
-    "DEPTHWISE_CONV_2D": (2, 3, 1, _depthwise),
-    "RESHAPE": (1, 2, 1, _same_count),
-    "SQUEEZE": (1, 1, 1, _same_count),
-    "EXPAND_DIMS": (2, 2, 1, _same_count),
-    "PAD": (2, 2, 1, _pad),
-    "PADV2": (2, 3, 1, _pad),
-    "CONCATENATION": (1, None, 1, _concatenation),
-    "PACK": (1, None, 1, _pack),
-    "SPLIT": (2, 2, None, _split),
-    "SPLIT_V": (3, 3, None, _split),
-    "UNPACK": (1, 1, None, _split),
-    DECODE_OP: (2, None, None, _decode),
-}
-
-
-_QUANTISED_MATH = ({*_UNARY, *_REDUCE, "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "PRELU",
-                    "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"}
-                   - {"CAST", "ZEROS_LIKE", "LOGICAL_NOT"})
-_QUANTISED_TYPES = {_T.INT8, _T.UINT8, _T.INT16}
-
-
-def _scales(tensor: schema.TensorT) -> list[float]:
-    q = tensor.quantization
-    return [] if q is None or q.scale is None else [float(s) for s in q.scale]
-
-
-def _check_add_rescale(op: _Op) -> None:
-    """int8 ADD/SUB rescale the output by 2*max(input scales) / (2**20 * output scale), which the kernels of
-    both runtimes abort on unless it lies in (0, 1); the product in the denominator is computed in float32."""
-    a, b, out = (_scales(op.graph.tensors[t]) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    if op.graph.tensors[op.outputs[0]].type not in (_T.INT8, _T.UINT8) or (len(a), len(b), len(out)) != (1, 1, 1):
-        return
-    with np.errstate(over="ignore"):
-        denominator = float(np.float32(1 << 20) * np.float32(out[0]))
-    multiplier = 2 * max(a[0], b[0]) / denominator
-    if not 0 < multiplier < 1:
-        op.fail(f"output scale {out[0]:.6g} does not fit input scales {a[0]:.6g} and {b[0]:.6g} (the kernels' "
-                f"rescale factor {multiplier:.3g} must lie in (0, 1))")
-
-
-def _check_softmax_rescale(op: _Op) -> None:
-    """int8 SOFTMAX scales its input by beta * scale * 2**26, which the kernels abort on unless it exceeds 1."""
-    x = op.graph.tensors[op.inputs[0]]
-    beta = op.options_of(schema.SoftmaxOptionsT).beta
-    scales = _scales(x)
-    if x.type in (_T.INT8, _T.UINT8) and len(scales) == 1 and not beta * scales[0] * 2**26 > 1:
-        op.fail(f"beta {beta:.6g} times input scale {scales[0]:.6g} is below 2**-26, which the kernels cannot rescale")
-
-
-def _check_quantised_operands(op: _Op) -> None:
-    """Quantised kernels read every int8/uint8/int16 operand's scale: one without any is refused."""
-    if op.name not in _QUANTISED_MATH:
-        return
-    for t in op.inputs + op.outputs:
-        tensor = op.graph.tensors[t] if t >= 0 else None
-        if tensor is not None and tensor.type in _QUANTISED_TYPES and not _scales(tensor):
-            op.fail(f"{op.graph.tensor_label(t)} is {_TYPE_NAMES[tensor.type]} without quantisation parameters")
-    if op.name in ("ADD", "SUB"):
-        _check_add_rescale(op)
-    elif op.name == "SOFTMAX":
-        _check_softmax_rescale(op)
-
-
-_SAME_TYPE = ({*_UNARY, *_REDUCE, "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "FLOOR_DIV",
-               "FLOOR_MOD", "POW", "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "RESHAPE", "SQUEEZE", "EXPAND_DIMS",
-               "PAD", "PADV2", "CONCATENATION"} - {"QUANTIZE", "DEQUANTIZE", "CAST", "SOFTMAX"})
-
-
-def _check_types(op: _Op) -> None:
-    """Element-wise, pooling, reduction and reshaping kernels read their data inputs and write their output as
-    one type (the kernel is picked by the input's); a different output type makes them misread memory."""
-    if op.name not in _SAME_TYPE:
-        return
-    data_inputs = op.inputs if op.name == "CONCATENATION" else op.inputs[:2 if op.name in _BINARY else 1]
-    tensors = op.graph.tensors
-    out_type = tensors[op.outputs[0]].type
-    for t in data_inputs:
-        if t >= 0 and tensors[t].type != out_type:
-            op.fail(f"input {op.graph.tensor_label(t)} is {_TYPE_NAMES[tensors[t].type]} but the output is "
-                    f"{_TYPE_NAMES[out_type]}")
-
-
-def _check_operator_shapes(graph: _Graph, op_index: int, op: schema.OperatorT) -> None:
-    name = graph.op_names[op.opcodeIndex]
-    if name not in _SHAPE_RULES:
-        return
-    required, most, n_outputs, rule = _SHAPE_RULES[name]
-    view = _Op(graph, name, f"subgraph {graph.index} operator {op_index} ({name})", _ints(op.inputs),
-               _ints(op.outputs), op.builtinOptions)
-    if len(view.inputs) < required or (most is not None and len(view.inputs) > most):
-        expected = f"{required} or more" if most is None else str(most) if most == required else f"{required}-{most}"
-        view.fail(f"{len(view.inputs)} inputs (expected {expected})")
-    if -1 in view.inputs[:required] or (n_outputs is not None and len(view.outputs) != n_outputs):
-        view.fail(f"inputs {view.inputs} / outputs {view.outputs}: a required input is missing or the output "
-                  f"count is not {n_outputs}")
-    rule(view)
-    _check_types(view)
-    _check_quantised_operands(view)
 
 
 # --- subgraphs and operators ----------------------------------------------------------------------------

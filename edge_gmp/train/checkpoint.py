@@ -50,6 +50,13 @@ def save_torch(path: str | Path, obj: Any) -> Path:
     return write_bytes_atomic(path, torch_bytes(obj))
 
 
+def seed_global_rngs(seed: int) -> None:
+    """Python's and NumPy's global generators from the run's seed, so that the states a checkpoint stores (and a
+    resumed run restores) are the same in every process: unseeded, both start from OS entropy."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
 def rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
     numpy_state = np.random.get_state()
@@ -123,3 +130,21 @@ def load_into(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
 
 def cpu_state(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def load_model_file(path: str | Path) -> nn.Module:
+    """A model rebuilt from a run's ``model.pt`` (its registered name, config and weights), in eval mode."""
+    from edge_gmp.models import create_model, model_config
+
+    try:
+        saved = torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError as exc:
+        raise UserError(f"no model file {path}") from exc
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise UserError(f"{path} is not a readable torch file ({_first_line(exc)})") from exc
+    if not isinstance(saved, dict) or not {"model_name", "model_config", "state_dict"} <= set(saved):
+        raise UserError(f"{path} is not a run's model.pt (needs model_name, model_config and state_dict)")
+    config = {k: v for k, v in saved["model_config"].items() if k != "name"}
+    model = create_model(saved["model_name"], model_config(saved["model_name"], config))
+    load_into(model, saved["state_dict"], str(path))
+    return model.eval()

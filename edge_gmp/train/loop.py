@@ -24,7 +24,15 @@ from edge_gmp.atomic import write_text_atomic
 from edge_gmp.config import PruneConfig, TrainConfig
 from edge_gmp.prune import OneShot, PolynomialDecay
 from edge_gmp.train import distributed
-from edge_gmp.train.checkpoint import CHECKPOINT, cpu_state, load_checkpoint, restore_rng, rng_state, save_torch
+from edge_gmp.train.checkpoint import (
+    CHECKPOINT,
+    cpu_state,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_torch,
+    seed_global_rngs,
+)
 from edge_gmp.train.masking import MaskedTraining
 from edge_gmp.train.schedule import Phase, TrainPlan
 from edge_gmp.train.selection import ModelSelection
@@ -105,12 +113,13 @@ class _Run:
     teacher: nn.Module | None = None
 
     def start_teacher(self) -> None:
-        """The dense model as a frozen teacher for distillation (once the dense weights exist)."""
+        """The dense model as a frozen teacher for distillation (once the dense weights exist), unless another
+        teacher was given."""
         if self.cfg.distill > 0 and self.teacher is None and self.dense_state is not None:
             self.teacher = copy.deepcopy(self.model).eval()
             self.teacher.load_state_dict(self.dense_state)
-            for p in self.teacher.parameters():
-                p.requires_grad_(False)
+        for p in self.teacher.parameters() if self.teacher is not None else ():
+            p.requires_grad_(False)
 
     def checkpoint(self, epoch: int) -> dict[str, Any]:
         return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -221,11 +230,14 @@ def _previous_seconds(run_dir: Path, epochs: int) -> list[float]:
 
 def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[Tensor, Tensor],
           train_cfg: TrainConfig, prune_cfg: PruneConfig, run_dir: Path, resume: bool = False,
-          progress: bool = True, augment: Augment | None = None, pretrained: bool = False) -> TrainResult:
+          progress: bool = True, augment: Augment | None = None, pretrained: bool = False,
+          teacher: nn.Module | None = None) -> TrainResult:
     """Dense training for ``train_cfg.epochs`` (none when ``pretrained``: ``model`` already holds the dense
     weights), then pruning and fine-tuning; the model selected on validation at the final sparsity is returned
-    (the test set is never looked at here). ``augment(batch, generator)`` transforms each training batch.
+    (the test set is never looked at here). ``augment(batch, generator)`` transforms each training batch;
+    ``teacher`` replaces the dense model as the distillation teacher (``train_cfg.distill``).
     Runs on ``train_cfg.device``; the returned model is on the CPU."""
+    seed_global_rngs(train_cfg.seed)
     ranks = distributed.current()
     device = distributed.device_for(train_cfg.device, ranks)
     model.to(device)
@@ -237,7 +249,8 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
                              seed=train_cfg.seed)
     run = _Run(model, distributed.wrap(model, ranks, device), make_optimizer(model, train_cfg), masking, plan,
                train_cfg, ModelSelection(train_cfg.select, plan.final_sparsity_from), (x_train, y_train),
-               tuple(t.to(device) for t in val_data), augment, ranks)
+               tuple(t.to(device) for t in val_data), augment, ranks,
+               teacher=None if teacher is None else teacher.to(device).eval())
     # pretrained: skip the dense epochs but keep their numbering, so steps, learning rates and shuffles of the
     # pruning phase are those of a run that trained the same dense weights itself
     start = plan.dense_epochs if pretrained else 0

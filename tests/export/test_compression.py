@@ -24,7 +24,7 @@ from edge_gmp.native import capture_native_output
 T = schema.TensorType
 Q = model_editor.Quantization
 ROOT = Path(__file__).resolve().parents[2]
-FASTGRNN = ROOT / "export/fastgrnn-har2/fastgrnn_har2.tflite"
+FASTGRNN = ROOT / "tests/fixtures/fastgrnn_step_int8.tflite"
 MOBILENET = ROOT / "export/mobilenetv1-cifar10/mobilenetv1_cifar10.tflite"
 IO_QUANT = Q(scales=0.5, zero_points=3)
 

@@ -186,3 +186,27 @@ def test_distillation_from_the_dense_model_changes_the_pruned_training_and_resum
         run(tmp_path / "kd2", cfg)
     monkeypatch.setattr(loop, "save_torch", real_save)
     _same_weights(distilled, run(tmp_path / "kd2", cfg, resume=True))
+
+
+def test_distillation_from_another_model_file(subset, tmp_path: Path) -> None:
+    """A teacher from a run's model.pt (here a wider FastGRNN) replaces the dense model as the teacher."""
+    from edge_gmp.train import save_torch
+    from edge_gmp.train.checkpoint import load_model_file
+
+    wide = create_model("fastgrnn", hidden=16)
+    save_torch(tmp_path / "teacher.pt", {"model_name": "fastgrnn", "model_config": {"name": "fastgrnn", "hidden": 16},
+                                         "state_dict": wide.state_dict()})
+    teacher = load_model_file(tmp_path / "teacher.pt")
+    assert teacher.config.hidden == 16 and not teacher.training
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=0.01, seed=3, distill=0.7)
+    prune = PruneConfig(sparsity=0.6, schedule="oneshot", prune_epochs=0, finetune_epochs=1)
+
+    def run(path: Path, given: torch.nn.Module | None) -> TrainResult:
+        torch.manual_seed(3)
+        return train(create_model("fastgrnn", hidden=8), *subset, cfg, prune, path, progress=False, teacher=given)
+
+    own, other = run(tmp_path / "own", None), run(tmp_path / "other", teacher)
+    assert not torch.equal(own.model.state_dict()["U"], other.model.state_dict()["U"])
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(UserError, match="not a readable torch file"):
+        load_model_file(tmp_path / "junk.pt")

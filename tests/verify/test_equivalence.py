@@ -20,7 +20,7 @@ from edge_gmp.verify.equivalence import (
     trace,
 )
 
-FASTGRNN = Path(__file__).resolve().parents[2] / "export/fastgrnn-har2/fastgrnn_har2.tflite"
+FASTGRNN = Path(__file__).resolve().parents[2] / "tests/fixtures/fastgrnn_step_int8.tflite"
 
 
 def with_weight_changed(data: bytes) -> bytes:

@@ -109,3 +109,14 @@ def test_image_layouts_are_transposed_to_the_models() -> None:
     assert out.shape == (2, 4, 5, 3) and np.array_equal(out, nchw.transpose(0, 2, 3, 1))
     nchw_input = TensorInfo("x", (-1, 3, 4, 5), np.dtype(np.float32))
     assert np.array_equal(to_model_layout(out, nchw_input), nchw)
+
+
+def test_a_near_tie_flipped_by_rounding_is_not_a_disagreement_when_asked() -> None:
+    reference = np.array([[1.0, 1.00001], [0.0, 2.0]])
+    candidate = np.array([[1.00002, 1.0], [0.0, 2.0]])
+    agreement = compare_outputs(reference, candidate)
+    assert agreement.ties == 1 and agreement.top1 == 0.5
+    assert agreement.problems(1e-4, min_top1=1.0, count_ties=True) == []
+    assert agreement.problems(1e-4, min_top1=1.0)  # unless near ties are excused
+    flipped = compare_outputs(np.array([[3.0, 0.0]]), np.array([[0.0, 3.0]]))  # a real flip is never a tie
+    assert flipped.problems(1e-4, min_top1=1.0, count_ties=True)

@@ -19,7 +19,7 @@ from edge_gmp.errors import UserError
 from edge_gmp.runtimes.tflite_file import MAX_FILE_BYTES, inspect_tflite
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = {"fastgrnn": ROOT / "export/fastgrnn-har2/fastgrnn_har2.tflite",
+SOURCES = {"fastgrnn": ROOT / "tests/fixtures/fastgrnn_step_int8.tflite",
            "mobilenet": ROOT / "export/mobilenetv1-cifar10/mobilenetv1_cifar10.tflite"}
 RANDOM_MUTANTS = {"fastgrnn": (1, 200), "mobilenet": (2, 100)}  # seed, count
 SAMPLED_MUTANTS = 120  # vtable / vector-length mutants kept per model (seeded sample)
@@ -252,3 +252,25 @@ def test_converter_models_pass(models) -> None:
     for path in (models.float32, models.int8, models.sparse, models.nan, models.topk, models.stream):
         inspect_tflite(path)
     assert inspect_tflite(models.sparse).sparse_encoded
+
+
+CLI_CASES = ("op input index = tensor count", "tensor buffer index = buffer count", "subgraph output = -1",
+             "zero operators", "operator writes into a weight", "weight buffer one byte short", "scale 0",
+             "scale NaN", "scale +inf", "scale -1")
+
+
+@pytest.mark.parametrize("mutation", CLI_CASES)
+def test_validate_refuses_the_known_crashers_and_false_oks_in_one_line(mutation: str, tmp_path: Path) -> None:
+    """What once crashed the validator (segfault) or made it say OK: now exit 2, one line, nothing else."""
+    import subprocess
+    import sys
+
+    model = tm.load(SOURCES["fastgrnn"])
+    tm.SEMANTIC[mutation][0](model)
+    path = tmp_path / "mutant.tflite"
+    path.write_bytes(tm.serialise(model))
+    proc = subprocess.run([sys.executable, "-m", "edge_gmp.validate", str(path), "--board", "nano33ble"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, (mutation, proc.stdout, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error:"), proc.stderr
+    assert "OK" not in proc.stdout

@@ -124,7 +124,7 @@ def test_streaming_model_uses_its_own_manifest_only(models, toy_set, capsys, tmp
 
 # --- models compressed with TFLM_DECODE operators -------------------------------------------------------------
 
-FASTGRNN = Path(__file__).resolve().parents[2] / "export/fastgrnn-har2/fastgrnn_har2.tflite"
+FASTGRNN = Path(__file__).resolve().parents[2] / "tests/fixtures/fastgrnn_step_int8.tflite"
 
 
 @pytest.fixture(scope="module")
