@@ -89,6 +89,14 @@ def test_card_and_summary_name_every_runtime(tiny_run) -> None:
         assert word in card
 
 
+def test_terminal_has_no_tensorflow_noise_and_fits_120_columns(tiny_run) -> None:
+    _, _, output = tiny_run
+    for marker in ("cuInit", "CUDA", "absl::", "oneDNN", "TF_ENABLE_ONEDNN_OPTS", "tensorflow/core", "XLA"):
+        assert marker not in output, marker
+    too_wide = [line for line in output.splitlines() if len(line) > 120 and "/" not in line]
+    assert not too_wide, too_wide  # only lines naming a file may be longer (its path is the user's)
+
+
 def test_budget_miss_exits_1_and_names_the_budget(tiny_run, har_cache_dir: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:

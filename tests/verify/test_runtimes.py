@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edge_gmp.errors import UserError
-from edge_gmp.runtimes import NonFiniteOutput, Unsupported, compare_outputs, inspect_tflite, open_session
+from edge_gmp.runtimes import NonFiniteOutput, Unsupported, compare_outputs, inspect_tflite, open_session, runtimes_for
 from edge_gmp.runtimes.tflm import create_interpreter
 from edge_gmp.verify import evaluate_classifier, evaluate_streaming, run_samples
 
@@ -120,3 +120,27 @@ def test_a_near_tie_flipped_by_rounding_is_not_a_disagreement_when_asked() -> No
     assert agreement.problems(1e-4, min_top1=1.0)  # unless near ties are excused
     flipped = compare_outputs(np.array([[3.0, 0.0]]), np.array([[0.0, 3.0]]))  # a real flip is never a tie
     assert flipped.problems(1e-4, min_top1=1.0, count_ties=True)
+
+
+def test_a_runtime_is_one_file(models, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/plugins/onnx_reference.py registers ONNX's reference evaluator; from then on ONNX artifacts are
+    verified in it too, with nothing else changed (the registry is restored after the test)."""
+    import importlib
+    import sys
+
+    from edge_gmp.runtimes import base
+    from edge_gmp.verify.checks import Candidate, check_artifacts
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))
+    if "plugins.onnx_reference" in sys.modules:
+        importlib.reload(sys.modules["plugins.onnx_reference"])
+    else:
+        importlib.import_module("plugins.onnx_reference")
+    assert runtimes_for(models.onnx) == ("onnxruntime", "onnx-reference")
+    reference = np.concatenate([open_session("onnxruntime", models.onnx).run([s[None]])[0]
+                                for s in models.samples])
+    labels = reference.argmax(1)
+    (check,) = check_artifacts([Candidate("onnx mlp", str(models.onnx), "float32")], models.samples, labels,
+                               reference, 1.0)
+    assert [r.runtime for r in check.runtimes] == ["onnxruntime", "onnx-reference"]
+    assert all(r.status == "ok" and r.accuracy == 1.0 for r in check.runtimes) and not check.problems
