@@ -123,3 +123,48 @@ def test_device_flag_takes_a_board_or_a_torch_device() -> None:
     assert (config.train.device, config.export.device, config.prune.method) == ("cuda:1", "uno", "lamp")
     config = config_from_args(build_parser().parse_args(["--board", "pico"]))
     assert (config.train.device, config.export.device) == ("cpu", "pico")
+
+
+class _Exploit:
+    """A pickle that would run a command when loaded without restrictions."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _hostile_files(tmp_path: Path) -> dict[str, tuple[list[str], Path | None]]:
+    """argv (without --out) for each hostile or corrupt input, and a file that must not appear."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+    exploit = tmp_path / "exploit.pt"
+    exploit.write_bytes(pickle.dumps(_Exploit(marker)))
+    archive = tmp_path / "cifar.tar.gz"
+    archive.write_bytes(b"\x1f\x8b" + os.urandom(4000))  # a gzip magic, then garbage
+    return {"malicious_pickle": (["--init-from", str(exploit)], marker),
+            "corrupt_archive": (["--preset", "mobilenetv1-cifar10", "--data-path", str(archive)], None)}
+
+
+@pytest.mark.parametrize("case", ["malicious_pickle", "corrupt_archive"])
+def test_hostile_files_are_refused_in_one_line_and_write_nothing(tmp_path: Path, case: str) -> None:
+    argv, marker = _hostile_files(tmp_path)[case]
+    out = tmp_path / "run"
+    proc = _cli(*argv, "--out", str(out), "--quiet")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert not out.exists() and (marker is None or not marker.exists())
+
+
+def test_resume_from_a_corrupt_checkpoint_is_refused_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.toml").write_text(dump_toml(load_config()))
+    (out / "checkpoint.pt").write_bytes(b"PK\x03\x04" + os.urandom(2000))  # a zip header, then garbage
+    before = sorted((p.name, p.read_bytes()) for p in out.iterdir())
+    proc = _cli("--resume", "--out", str(out), "--quiet")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "checkpoint" in lines[0], proc.stderr
+    assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before

@@ -11,8 +11,10 @@ one would have.
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -82,14 +84,35 @@ def _python_state(value: Any) -> tuple:
     return version, tuple(internal), gauss
 
 
+class _Unreadable(Exception):
+    """Why a torch file could not be read, in one line."""
+
+
+def _load_untrusted(path: str | Path) -> Any:
+    """``torch.load(weights_only=True)`` of a file a user handed in: torch's warnings kept off the terminal, and a
+    file holding Python objects other than tensors and plain containers refused (loading it could run code)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():
+            raise _Unreadable("it holds Python objects other than tensors and plain containers, which are refused "
+                              "because loading them could run code") from exc
+        raise _Unreadable(_first_line(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise _Unreadable(_first_line(exc)) from exc
+
+
 def load_checkpoint(path: Path) -> dict:
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
+        return _load_untrusted(path)
     except FileNotFoundError as exc:
         raise UserError(f"no checkpoint at {path}: nothing to resume; run without --resume") from exc
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise UserError(f"checkpoint {path} is unreadable ({_first_line(exc)}); delete it and run without "
-                        "--resume") from exc
+    except _Unreadable as exc:
+        raise UserError(f"checkpoint {path} is unreadable ({exc}); delete it and run without --resume") from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -101,11 +124,11 @@ def load_dense_weights(path: str | Path) -> dict[str, Tensor]:
     """Weights to start pruning from: a run's ``model.pt`` (its state dict), a ``checkpoint.pt`` (the dense
     state saved at the end of dense training) or a plain state dict, loaded with ``weights_only=True``."""
     try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
+        state = _load_untrusted(path)
     except FileNotFoundError as exc:
         raise UserError(f"train.init_from: no file {path}") from exc
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise UserError(f"train.init_from: {path} is not a readable torch file ({_first_line(exc)})") from exc
+    except _Unreadable as exc:
+        raise UserError(f"train.init_from: {path} is not a readable torch file ({exc})") from exc
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     elif isinstance(state, dict) and "dense" in state:
@@ -137,11 +160,11 @@ def load_model_file(path: str | Path) -> nn.Module:
     from edge_gmp.models import create_model, model_config
 
     try:
-        saved = torch.load(path, weights_only=True, map_location="cpu")
+        saved = _load_untrusted(path)
     except FileNotFoundError as exc:
         raise UserError(f"no model file {path}") from exc
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise UserError(f"{path} is not a readable torch file ({_first_line(exc)})") from exc
+    except _Unreadable as exc:
+        raise UserError(f"{path} is not a readable torch file ({exc})") from exc
     if not isinstance(saved, dict) or not {"model_name", "model_config", "state_dict"} <= set(saved):
         raise UserError(f"{path} is not a run's model.pt (needs model_name, model_config and state_dict)")
     config = {k: v for k, v in saved["model_config"].items() if k != "name"}
