@@ -166,7 +166,8 @@ def test_sweep_export_measures_each_cells_device_artifact(tmp_path: Path, har, h
     assert device_file["compressed"] == (device_file["file"] != step.name)
     assert set(export["accuracy"]) == {"litert", "tflm"} and export["problems"] == []
     assert export["accuracy"]["tflm"] >= cell["test_accuracy"] - 0.01  # int8 within a point of float
-    assert export["arena_bytes"] > 0 and export["sparse_encoded_bytes"] > 0
+    # TFLite's int8 sparse conversion of this tiny model is sometimes broken and then not kept (a warning says so)
+    assert export["arena_bytes"] > 0 and (export["sparse_encoded_bytes"] is None or export["sparse_encoded_bytes"] > 0)
     assert "DENSIFY" in export["sparse_encoded_note"]
     report = (out / "REPORT.md").read_text()
     assert "| device file |" in report and f"{export['device_bytes']:,}" in report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from edge_gmp.export.onnx2tf_runner import fixed_batch_shapes, onnx_input_shapes
 from edge_gmp.export.tflite_check import layout_perm, map_inputs, map_outputs
 from edge_gmp.export.tflite_validate import describe_artifacts
 from edge_gmp.native import capture_native_output, import_tensorflow
-from edge_gmp.runtimes import dequantize, quantize
+from edge_gmp.runtimes import dequantize, inspect_tflite, quantize
 from edge_gmp.runtimes.litert import LiteRTSession
 from edge_gmp.runtimes.onnxruntime import run_onnx
 
@@ -182,6 +183,17 @@ def tie_quantization(data: bytes, pairs: Mapping[int, int]) -> bytes:
     return bytes(buf)
 
 
+def _structurally_sound(path: Path, kind: str) -> bool:
+    """TFLite's sparse conversion of small models can write a broken file (e.g. a weight whose buffer it dropped);
+    such a reference file is not kept, and the user is told why."""
+    try:
+        inspect_tflite(path)
+    except UserError as exc:
+        warnings.warn(f"TFLite's {kind} conversion wrote an unusable file, not kept: {exc}", stacklevel=3)
+        return False
+    return True
+
+
 def _tie_states(path: Path, tied_states: Mapping[str, str], onnx_path: Path, shapes: dict[str, tuple[int, ...]],
                 kept: Sequence[str], sample: dict[str, np.ndarray]) -> Path:
     index = _state_tensor_indices(path, onnx_path, shapes, kept, sample)
@@ -256,7 +268,10 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
                 raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
                                 f"{log.text[-2000:]}") from exc
             paths[kind] = write_bytes_atomic(out / f"{stem}_{kind}.tflite", data)
-            if tied and kind in INTEGER_KINDS:
+            if kind.endswith("_sparse") and not _structurally_sound(paths[kind], kind):
+                paths.pop(kind).unlink()
+                continue
+            if tied and kind in INTEGER_KINDS and not kind.endswith("_sparse"):
                 sample = {name: arr[:1] for name, arr in calibration.items()}
                 _tie_states(paths[kind], tied, onnx_path, shapes, kept, sample)
     return describe_artifacts(onnx_path, paths, shapes, kept, calibration, class_output, max_check_samples)

@@ -116,8 +116,8 @@ def _recipe(summary: dict[str, Any]) -> str:
             f"epochs at the final sparsity) and fine-tunes {prune['finetune_epochs']} more, lr {prune['lr']} "
             f"(cosine), batch {train['batch_size']}; the reported model is the best validation epoch at the "
             f"final sparsity — the test set is never used for selection. Every rule prunes exactly "
-            f"round(s·N) of the N prunable weights. Floors (Minimum Threshold) apply to Global MP + floors only: "
-            f"{_floor(prune)} per layer.")
+            f"round(s·N) of the N prunable weights. Floors (Minimum Threshold) apply to the rules that use them "
+            f"(Global MP + floors, SNIP): {_floor(prune)} per layer.")
 
 
 def _floor(prune: dict[str, Any]) -> str:
@@ -181,6 +181,8 @@ def comparison_lines(summary: dict[str, Any]) -> list[str]:
 
 def collapse_table(summary: dict[str, Any]) -> str:
     """Every cell at the highest sparsity, and any other cell that lost a whole layer."""
+    if not summary["cells"]:
+        return "No cell has finished."
     top = max(c["sparsity"] for c in summary["cells"])
     shown = [c for c in summary["cells"] if c["sparsity"] == top or c["collapsed_layers"]]
     rows = []

@@ -160,3 +160,12 @@ def test_wrong_saved_model_invalidates_everything():
     assert _float_error(ref, ref, "logits") == ""
     off = {"logits": ref["logits"] + 0.05, "h_next": ref["h_next"]}
     assert "differs from ONNX" in _float_error(off, ref, "logits")
+
+
+def test_a_broken_sparse_conversion_is_not_kept(tmp_path) -> None:
+    from edge_gmp.export.tflite import _structurally_sound
+
+    broken = tmp_path / "model_int8_sparse.tflite"
+    broken.write_bytes(b"\x18\x00\x00\x00TFL3" + b"\x00" * 40)
+    with pytest.warns(UserWarning, match="int8_sparse conversion wrote an unusable file"):
+        assert not _structurally_sound(broken, "int8_sparse")
