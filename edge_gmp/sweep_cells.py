@@ -96,6 +96,7 @@ def dense_model(base: RunConfig, data: PreparedData, seed: int, out: Path,
     where = out / f"dense-seed{seed}"
     if (where / "dense.json").is_file() and (where / "model.pt").is_file():
         return torch.load(where / "model.pt", weights_only=True), json.loads((where / "dense.json").read_text())
+    torch.manual_seed(seed)  # the initial weights are the seed's, as in the pipeline
     model = create_model(base.model_name, base.model)
     started = time.perf_counter()
     if base.train.init_from is not None:

@@ -171,3 +171,23 @@ def test_sweep_export_measures_each_cells_device_artifact(tmp_path: Path, har, h
     assert "DENSIFY" in export["sparse_encoded_note"]
     report = (out / "REPORT.md").read_text()
     assert "| device file |" in report and f"{export['device_bytes']:,}" in report
+
+
+@pytest.mark.slow
+def test_dense_model_depends_only_on_its_seed(tmp_path: Path, har, har_cache_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sweeps in one process, whatever the global RNG state before, train the same seed's dense model."""
+    import torch
+
+    from edge_gmp.data.prepare import prepare_data
+    from edge_gmp.sweep_cells import dense_model
+
+    monkeypatch.setenv("EDGE_GMP_CACHE", str(har_cache_dir))
+    base = load_config("fastgrnn-har2", overrides={"model": {"hidden": 8}, "train": {"epochs": 1},
+                                                   "data": {"train_limit": 256}})
+    data = prepare_data(base.data, seed=0)
+    states = []
+    for noise, where in ((1, tmp_path / "a"), (2, tmp_path / "b")):
+        torch.manual_seed(noise)
+        states.append(dense_model(base, data, 0, where, lambda *_: None)[0])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -238,6 +238,7 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
     ``teacher`` replaces the dense model as the distillation teacher (``train_cfg.distill``).
     Runs on ``train_cfg.device``; the returned model is on the CPU."""
     seed_global_rngs(train_cfg.seed)
+    torch.set_num_threads(train_cfg.threads)  # every caller (pipeline, sweep, benchmarks) trains as configured
     ranks = distributed.current()
     device = distributed.device_for(train_cfg.device, ranks)
     model.to(device)
