@@ -115,6 +115,17 @@ def load_checkpoint(path: Path) -> dict:
         raise UserError(f"checkpoint {path} is unreadable ({exc}); delete it and run without --resume") from exc
 
 
+def _load_user_file(path: str | Path, context: str = "") -> Any:
+    """A torch file a user named (``--init-from``, a teacher): UserError, prefixed with ``context``, if it is
+    missing, corrupt or holds code."""
+    try:
+        return _load_untrusted(path)
+    except FileNotFoundError as exc:
+        raise UserError(f"{context}no file {path}") from exc
+    except _Unreadable as exc:
+        raise UserError(f"{context}{path} is not a readable torch file ({exc})") from exc
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
@@ -123,12 +134,7 @@ def _first_line(exc: BaseException) -> str:
 def load_dense_weights(path: str | Path) -> dict[str, Tensor]:
     """Weights to start pruning from: a run's ``model.pt`` (its state dict), a ``checkpoint.pt`` (the dense
     state saved at the end of dense training) or a plain state dict, loaded with ``weights_only=True``."""
-    try:
-        state = _load_untrusted(path)
-    except FileNotFoundError as exc:
-        raise UserError(f"train.init_from: no file {path}") from exc
-    except _Unreadable as exc:
-        raise UserError(f"train.init_from: {path} is not a readable torch file ({exc})") from exc
+    state = _load_user_file(path, "train.init_from: ")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     elif isinstance(state, dict) and "dense" in state:
@@ -159,12 +165,7 @@ def load_model_file(path: str | Path) -> nn.Module:
     """A model rebuilt from a run's ``model.pt`` (its registered name, config and weights), in eval mode."""
     from edge_gmp.models import create_model, model_config
 
-    try:
-        saved = _load_untrusted(path)
-    except FileNotFoundError as exc:
-        raise UserError(f"no model file {path}") from exc
-    except _Unreadable as exc:
-        raise UserError(f"{path} is not a readable torch file ({exc})") from exc
+    saved = _load_user_file(path)
     if not isinstance(saved, dict) or not {"model_name", "model_config", "state_dict"} <= set(saved):
         raise UserError(f"{path} is not a run's model.pt (needs model_name, model_config and state_dict)")
     config = {k: v for k, v in saved["model_config"].items() if k != "name"}

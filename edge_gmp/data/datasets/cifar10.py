@@ -22,6 +22,7 @@ from edge_gmp.data.registry import (
     register_dataset,
     seeded_subset,
 )
+from edge_gmp.fields import check_field_types
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,7 @@ class Cifar10Options:
     val_images: int = 5000
 
     def __post_init__(self) -> None:
-        if isinstance(self.val_images, bool) or not isinstance(self.val_images, int):
-            raise ValueError(f"val_images must be an integer, got {self.val_images!r}")
+        check_field_types(self, "data")
         if not 0 < self.val_images < 50000:
             raise ValueError(f"val_images must be in [1, 49999], got {self.val_images}")
 

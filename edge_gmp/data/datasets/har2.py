@@ -22,6 +22,7 @@ from edge_gmp.data.registry import (
     seeded_subset,
 )
 from edge_gmp.errors import DataError
+from edge_gmp.fields import check_field_types
 
 SENSOR_TRIPLETS = tuple(tuple(CHANNELS.index(f"{sensor}_{axis}") for axis in "xyz")
                         for sensor in ("body_acc", "body_gyro", "total_acc"))
@@ -47,12 +48,7 @@ class Har2Options:
     augment_rotate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("val_subjects", "augment_shift"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
-                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
-        for name in ("augment_noise", "augment_scale", "augment_warp", "augment_rotate"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int | float):
-                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
+        check_field_types(self, "data")  # types first (ints stay ints, numbers become floats), then ranges
         if not 1 <= self.val_subjects <= 10:
             raise ValueError(f"val_subjects must be in [1, 10], got {self.val_subjects}")
         try:
@@ -63,9 +59,9 @@ class Har2Options:
     def augmentation(self, normalizer: Normalizer | None = None) -> SeriesAugment:
         """The training augmentation; rotation works in sensor units, so it needs the ``normalizer``."""
         statistics = {} if normalizer is None else {"mean": tuple(normalizer.mean), "std": tuple(normalizer.std)}
-        return SeriesAugment(noise=float(self.augment_noise), scale=float(self.augment_scale),
+        return SeriesAugment(noise=self.augment_noise, scale=self.augment_scale,
                              shift=self.augment_shift, shift_mode=self.augment_shift_mode,
-                             warp=float(self.augment_warp), rotate=float(self.augment_rotate),
+                             warp=self.augment_warp, rotate=self.augment_rotate,
                              triplets=SENSOR_TRIPLETS, **statistics)
 
 
