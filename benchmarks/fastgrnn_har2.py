@@ -2,16 +2,21 @@
 device file's bytes, RAM and the board budget; mean ± half-range and the worst seed per preset.
 
     python benchmarks/fastgrnn_har2.py [--presets fastgrnn-har2,fastgrnn-har2-paper] [--seeds 0,1,2]
-        [--runs-dir runs/bench]
+        [--runs-dir runs/bench] [--jobs 2] [--teachers 'runs/bench/fastgrnn-har2-seed{seed}/model.pt']
 
-Runs the pipeline (in-process) for every preset x seed, prints one table and writes
-benchmarks/results/fastgrnn_har2.json and .md (merged with earlier presets' results).
+Runs the pipeline for every preset x seed (``--jobs`` at a time, each in its own process with the preset's torch
+threads), prints one table and writes benchmarks/results/fastgrnn_har2.json and .md (merged with earlier presets'
+results). A preset that distills from another model (``train.distill_from``) needs ``--teachers``: each seed's
+teacher must have been trained on that seed's training subjects, or it has seen the seed's validation subjects
+and model selection is fooled.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import multiprocessing
 import shlex
 import sys
 import time
@@ -103,6 +108,14 @@ SUMMARY_HEADERS = ("preset", "seeds", "dense % (mean ± half-range)", "pruned %"
                    "worst device loss (pts)", "largest device file")
 
 
+def _teacher_lines(rows: list[dict[str, Any]]) -> list[str]:
+    taught = [r for r in rows if r.get("teacher")]
+    if not taught:
+        return []
+    return ["Distilled runs and their teachers (each trained on the same seed's training subjects): "
+            + "; ".join(f"{r['preset']} seed {r['seed']} <- `{r['teacher']}`" for r in taught) + ".", ""]
+
+
 def write_results(rows: list[dict[str, Any]], command: str) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = rows[-1]["machine"] or describe_machine()
@@ -115,9 +128,40 @@ def write_results(rows: list[dict[str, Any]], command: str) -> None:
           "its pruned weights stored for TFLM_DECODE (identical outputs proven on every test window and step); "
           "paper weights = non-zero weights as int8 plus their indices and every other parameter as one byte (the "
           "FastGRNN paper's count); RAM = TFLite Micro arena of the device file, 64-bit host.", "",
+          *_teacher_lines(rows),
           markdown_table(SUMMARY_HEADERS, summary_rows(rows)), "", markdown_table(HEADERS, [_row(r) for r in rows]),
           ""]
     (RESULTS / "fastgrnn_har2.md").write_text("\n".join(md))
+
+
+def run_one(preset: str, seed: int, runs_dir: str, teachers: str | None) -> dict[str, Any]:
+    """One pipeline run (in a worker process); its summary row."""
+    overrides: dict[str, Any] = {"train": {"seed": seed}}
+    if teachers is not None and load_config(preset).train.distill_from is not None:
+        overrides["train"]["distill_from"] = teachers.format(seed=seed)
+    config = load_config(preset, overrides=overrides)
+    run_dir = Path(runs_dir) / f"{preset}-seed{seed}"
+    started = time.perf_counter()
+    try:
+        metrics = run(config, run_dir, progress=False, overwrite=True)
+    except PipelineFailed as exc:
+        metrics = json.loads((exc.out_dir / "metrics.json").read_text())
+    row = summarize(preset, seed, metrics, run_dir, time.perf_counter() - started)
+    row["teacher"] = config.train.distill_from
+    return row
+
+
+def _check_teachers(presets: list[str], seeds: list[int], teachers: str | None) -> None:
+    for preset in presets:
+        if load_config(preset).train.distill_from is None:
+            continue
+        if teachers is None:
+            sys.exit(f"{preset} distills from another model; give --teachers PATTERN with {{seed}} (e.g. "
+                     "'runs/bench/fastgrnn-har2-seed{seed}/model.pt'), one teacher per seed trained on that seed's "
+                     "training subjects")
+        missing = [teachers.format(seed=s) for s in seeds if not Path(teachers.format(seed=s)).is_file()]
+        if missing:
+            sys.exit(f"teacher files not found: {', '.join(missing)} (run this benchmark for their preset first)")
 
 
 def main() -> int:
@@ -125,22 +169,20 @@ def main() -> int:
     parser.add_argument("--presets", default="fastgrnn-har2")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--runs-dir", default="runs/bench")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses the preset's threads)")
+    parser.add_argument("--teachers", help="teacher model per seed, a path with {seed}, for distilling presets")
     args = parser.parse_args()
     out_json = RESULTS / "fastgrnn_har2.json"
     previous = json.loads(out_json.read_text()).get("results", []) if out_json.is_file() else []
     presets, seeds = args.presets.split(","), [int(s) for s in args.seeds.split(",")]
+    _check_teachers(presets, seeds, args.teachers)
     rows = [r for r in previous if r.get("preset") not in presets and "seed" in r]
-    for preset in presets:
-        for seed in seeds:
-            config = load_config(preset, overrides={"train": {"seed": seed}})
-            run_dir = Path(args.runs_dir) / f"{preset}-seed{seed}"
-            started = time.perf_counter()
-            try:
-                metrics = run(config, run_dir, progress=False, overwrite=True)
-            except PipelineFailed as exc:
-                metrics = json.loads((exc.out_dir / "metrics.json").read_text())
-            rows.append(summarize(preset, seed, metrics, run_dir, time.perf_counter() - started))
-            print(text_table(HEADERS, [_row(rows[-1])]), flush=True)
+    jobs = [(preset, seed, args.runs_dir, args.teachers) for preset in presets for seed in seeds]
+    with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs),
+                                                mp_context=multiprocessing.get_context("spawn")) as pool:
+        for row in pool.map(run_one, *zip(*jobs, strict=True)):
+            rows.append(row)
+            print(text_table(HEADERS, [_row(row)]), flush=True)
     write_results(rows, shlex.join(["python", *sys.argv]))
     print("\n" + text_table(SUMMARY_HEADERS, summary_rows(rows)))
     return 0

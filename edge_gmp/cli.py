@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import warnings
+from pathlib import Path
 from typing import Any, NoReturn
 
 from edge_gmp.config import RunConfig, available_presets, load_config, merge, parse_assignment
@@ -14,6 +16,7 @@ from edge_gmp.prune import METHODS
 from edge_gmp.verify.devices import builtin_devices
 
 TORCH_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def _sources() -> list[str]:
@@ -99,3 +102,16 @@ def one_line(exc: BaseException) -> str:
 
 def print_error(exc: BaseException) -> None:
     print(f"error: {one_line(exc)}", file=sys.stderr)
+
+
+def short_warnings() -> None:
+    """Our own warnings print as ``warning: ...`` lines, like the errors; a library's keep Python's format."""
+    default = warnings.formatwarning
+
+    def formatted(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  line: str | None = None) -> str:
+        if Path(filename).resolve().is_relative_to(PACKAGE_DIR):
+            return f"warning: {one_line(Exception(str(message)))}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = formatted

@@ -75,9 +75,10 @@ class TrainConfig:
     init_from: str | None = None
     select: str = "best"  # model selection at the final sparsity: "best" validation epoch or "average" weights
     threads: int = 1  # torch CPU threads (measured: benchmarks/results/train_speed.json)
-    distill: float = 0.0  # weight of distillation while pruning and fine-tuning (0: off)
+    distill: float = 0.0  # weight of distillation while pruning and fine-tuning, all epochs with distill_from (0: off)
     distill_temperature: float = 4.0
-    distill_from: str | None = None  # the teacher: a run's model.pt (any registered model); default the dense model
+    distill_from: str | None = None  # the teacher: a model.pt (any registered model), from the first epoch on;
+    # default: the run's own dense model, from the pruning phase on
 
     def __post_init__(self) -> None:
         check_field_types(self, "train")

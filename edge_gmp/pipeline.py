@@ -8,13 +8,14 @@ import json
 import shlex
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from edge_gmp.atomic import write_text_atomic
-from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error
+from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error, short_warnings
 from edge_gmp.config import RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.deployment import deploy
@@ -23,7 +24,7 @@ from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
 from edge_gmp.prune import LayerSparsity, check_feasible, format_report, prunable_parameters
 from edge_gmp.report.summary import model_card, summary_text
-from edge_gmp.run_dir import check_resumable, prepare_new
+from edge_gmp.run_dir import check_resumable, prepare_new, teacher_split_differences
 from edge_gmp.run_record import RunRecord, build_record
 from edge_gmp.train import distributed, evaluate, load_dense_weights, load_into, save_torch, train
 from edge_gmp.train.checkpoint import load_model_file
@@ -36,6 +37,14 @@ class PipelineFailed(Exception):
     def __init__(self, failures: list[str], out_dir: Path) -> None:
         self.failures, self.out_dir = failures, out_dir
         super().__init__("; ".join(failures))
+
+
+def _warn_on_teacher_split(config: RunConfig) -> None:
+    differences = teacher_split_differences(config.train.distill_from, config)
+    if differences:
+        warnings.warn(f"train.distill_from: the teacher was trained on another data split ({'; '.join(differences)});"
+                      " it may have learnt this run's validation data, so model selection is optimistic (the test "
+                      "set is unaffected). Distil from a run with this run's data options and seed.", stacklevel=3)
 
 
 def preflight(config: RunConfig) -> None:
@@ -51,6 +60,7 @@ def preflight(config: RunConfig) -> None:
         load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
     if config.train.distill_from is not None:
         load_model_file(config.train.distill_from)
+        _warn_on_teacher_split(config)
     if config.export.enabled:
         find_device(config.export.device, config.export.devices_file)
 
@@ -164,6 +174,7 @@ def _command(argv: list[str] | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    short_warnings()
     if args.resume and args.overwrite:
         print("error: --resume continues the run in --out, --overwrite replaces it: give one", file=sys.stderr)
         return 2

@@ -46,6 +46,28 @@ def check_resumable(out_dir: Path, config: RunConfig) -> None:
                         "resume with the run's own options, or start a new run with --out elsewhere")
 
 
+SPLIT_KEYS = ("dataset", "source", "train_limit")  # with data.val_* and train.seed: what decides the data split
+
+
+def teacher_split_differences(teacher_file: str | Path, config: RunConfig) -> list[str]:
+    """How the run that trained a distillation teacher split its data differently from ``config`` (read from the
+    ``config.toml`` beside the teacher's model file; nothing when there is none or it is unreadable). A teacher
+    trained on this run's validation data makes validation accuracy, and so model selection, optimistic."""
+    try:
+        stored = tomllib.loads((Path(teacher_file).parent / "config.toml").read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    if not isinstance(stored.get("data"), dict) or not isinstance(stored.get("train"), dict):
+        return []
+    wanted = config.to_dict()
+    keys = {k for k in (*stored["data"], *wanted["data"]) if k in SPLIT_KEYS or k.startswith("val_")}
+    out = [f"data.{k} {stored['data'].get(k)!r} (teacher) vs {wanted['data'].get(k)!r}" for k in sorted(keys)
+           if stored["data"].get(k) != wanted["data"].get(k)]
+    if stored["train"].get("seed", 0) != config.train.seed:
+        out.append(f"train.seed {stored['train'].get('seed', 0)!r} (teacher) vs {config.train.seed!r}")
+    return out
+
+
 def _check_writable(out_dir: Path) -> None:
     """The nearest existing directory at or above ``out_dir`` takes a file (a probe, removed at once)."""
     probe = next((p for p in (out_dir, *out_dir.parents) if p.exists()), Path("."))

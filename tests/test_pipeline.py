@@ -21,6 +21,8 @@ BAD_INPUTS = {
     "infeasible_floor": ["--set", "prune.floor_count=3000"],  # U (4,096) must keep 3,000: 80 % impossible
     "unknown_method": ["--method", "magic"],
     "missing_init_from": ["--init-from", "/nonexistent/model.pt"],
+    "missing_teacher": ["--set", "train.distill=0.5", "--set", "train.distill_from=/nonexistent/model.pt"],
+    "teacher_without_weight": ["--set", "train.distill_from=releases/fastgrnn-har2/model.pt"],
     "no_cuda_here": ["--device", "cuda"],  # the CPU build of torch: a clear error, not a crash mid-run
     "negative_seed": ["--seed", "-1"],
     "fractional_epochs": ["--set", "train.epochs=2.5"],
@@ -168,3 +170,46 @@ def test_resume_from_a_corrupt_checkpoint_is_refused_in_one_line(tmp_path: Path)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and "checkpoint" in lines[0], proc.stderr
     assert sorted((p.name, p.read_bytes()) for p in out.iterdir()) == before
+
+
+def test_a_teacher_trained_on_another_split_is_warned_about(tmp_path: Path) -> None:
+    """Distilling from a run whose validation subjects this run trains on (or the reverse) fools model selection;
+    the teacher's config.toml tells, and preflight says so."""
+    import warnings
+
+    from edge_gmp.pipeline import preflight
+    from edge_gmp.train import save_torch
+
+    teacher = create_model("fastgrnn", hidden=8)
+    (tmp_path / "teacher").mkdir()
+    save_torch(tmp_path / "teacher" / "model.pt", {"model_name": "fastgrnn", "model_config": {"hidden": 8},
+                                                   "state_dict": teacher.state_dict()})
+    teacher_config = load_config("fastgrnn-har2", overrides={"train": {"seed": 1}})
+    (tmp_path / "teacher" / "config.toml").write_text(dump_toml(teacher_config))
+
+    def student(**train: object) -> object:
+        return load_config("fastgrnn-har2", overrides={
+            "train": {"distill": 0.5, "distill_from": str(tmp_path / "teacher" / "model.pt"), **train},
+            "export": {"enabled": False}})
+
+    with pytest.warns(UserWarning, match=r"another data split \(train.seed 1 \(teacher\) vs 0\)"):
+        preflight(student(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        preflight(student(seed=1))  # the same subjects: nothing to say
+    (tmp_path / "teacher" / "config.toml").write_text(dump_toml(load_config(
+        "fastgrnn-har2", overrides={"train": {"seed": 1}, "data": {"val_subjects": 6}})))
+    with pytest.warns(UserWarning, match=r"data.val_subjects 6 \(teacher\) vs 4"):
+        preflight(student(seed=1))
+
+
+def test_our_warnings_print_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
+
+    from edge_gmp.cli import PACKAGE_DIR, short_warnings
+
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    short_warnings()
+    assert warnings.formatwarning("two\nlines", UserWarning, str(PACKAGE_DIR / "pipeline.py"), 7) == \
+        "warning: two; lines\n"
+    assert "UserWarning" in warnings.formatwarning("theirs", UserWarning, "/elsewhere/lib.py", 7)

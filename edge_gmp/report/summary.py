@@ -129,6 +129,16 @@ def _macs_text(macs: dict[str, Any]) -> str:
     return text + ". Biases, normalisation and activations are not counted."
 
 
+def _distill_lines(train: dict[str, Any]) -> list[str]:
+    """How the run distilled, if it did: from another model file (every epoch) or its own dense model."""
+    if not train.get("distill"):
+        return []
+    weight = f"weight {train['distill']}, temperature {train.get('distill_temperature', 4.0)}"
+    if train.get("distill_from"):
+        return [f"- distillation: soft targets of `{train['distill_from']}` in every epoch ({weight})"]
+    return [f"- distillation: soft targets of the run's dense model while pruning and fine-tuning ({weight})"]
+
+
 def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) -> str:
     """Markdown model card: data, recipe, sparsity, accuracy per runtime, sizes, arena, reproduction."""
     prune, train = config["prune"], config["train"]
@@ -157,6 +167,7 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         f"- model: `{metrics['model']}` {model}",
         _dense_line(train),
         *_augment_lines(config.get("data", {})),
+        *_distill_lines(train),
         f"- pruning: {_method(prune)}, {prune['schedule']} to {prune['sparsity']:.0%} over "
         f"{prune['prune_epochs']} epochs, then {prune['finetune_epochs']} fine-tuning epochs (lr {prune['lr']}), "
         f"{_floor_text(prune)}",

@@ -111,6 +111,7 @@ class _Run:
     seconds: list[float] = field(default_factory=list)
     dense_state: dict[str, Tensor] | None = None
     teacher: nn.Module | None = None
+    teacher_given: bool = False  # another model's teacher exists before training, so it teaches the dense phase too
 
     def start_teacher(self) -> None:
         """The dense model as a frozen teacher for distillation (once the dense weights exist), unless another
@@ -171,7 +172,8 @@ def _train_step(run: _Run, step: int, global_idx: Tensor, generator: torch.Gener
     run.masking.update(step, _batch_gradients(run, batch, labels))
     logits = run.net(batch)
     loss = nn.functional.cross_entropy(logits, labels, label_smoothing=run.cfg.label_smoothing)
-    if run.teacher is not None and run.plan.phase(step // run.plan.steps_per_epoch) is not Phase.DENSE:
+    if run.teacher is not None and (run.teacher_given or run.plan.phase(step // run.plan.steps_per_epoch)
+                                    is not Phase.DENSE):
         loss = (1 - run.cfg.distill) * loss + run.cfg.distill * distillation_loss(
             logits, run.teacher, batch, run.cfg.distill_temperature)
     run.optimizer.zero_grad(set_to_none=True)
@@ -235,7 +237,8 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
     """Dense training for ``train_cfg.epochs`` (none when ``pretrained``: ``model`` already holds the dense
     weights), then pruning and fine-tuning; the model selected on validation at the final sparsity is returned
     (the test set is never looked at here). ``augment(batch, generator)`` transforms each training batch;
-    ``teacher`` replaces the dense model as the distillation teacher (``train_cfg.distill``).
+    ``teacher`` replaces the dense model as the distillation teacher (``train_cfg.distill``) and, existing from
+    the start, teaches the dense epochs as well.
     Runs on ``train_cfg.device``; the returned model is on the CPU."""
     seed_global_rngs(train_cfg.seed)
     torch.set_num_threads(train_cfg.threads)  # every caller (pipeline, sweep, benchmarks) trains as configured
@@ -251,7 +254,7 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
     run = _Run(model, distributed.wrap(model, ranks, device), make_optimizer(model, train_cfg), masking, plan,
                train_cfg, ModelSelection(train_cfg.select, plan.final_sparsity_from), (x_train, y_train),
                tuple(t.to(device) for t in val_data), augment, ranks,
-               teacher=None if teacher is None else teacher.to(device).eval())
+               teacher=None if teacher is None else teacher.to(device).eval(), teacher_given=teacher is not None)
     # pretrained: skip the dense epochs but keep their numbering, so steps, learning rates and shuffles of the
     # pruning phase are those of a run that trained the same dense weights itself
     start = plan.dense_epochs if pretrained else 0

@@ -189,7 +189,8 @@ def test_distillation_from_the_dense_model_changes_the_pruned_training_and_resum
 
 
 def test_distillation_from_another_model_file(subset, tmp_path: Path) -> None:
-    """A teacher from a run's model.pt (here a wider FastGRNN) replaces the dense model as the teacher."""
+    """A teacher from a run's model.pt (here a wider FastGRNN) replaces the dense model as the teacher, and teaches
+    the dense epochs too (it exists before them)."""
     from edge_gmp.train import save_torch
     from edge_gmp.train.checkpoint import load_model_file
 
@@ -206,6 +207,7 @@ def test_distillation_from_another_model_file(subset, tmp_path: Path) -> None:
         return train(create_model("fastgrnn", hidden=8), *subset, cfg, prune, path, progress=False, teacher=given)
 
     own, other = run(tmp_path / "own", None), run(tmp_path / "other", teacher)
+    assert not torch.equal(own.dense_state["U"], other.dense_state["U"])
     assert not torch.equal(own.model.state_dict()["U"], other.model.state_dict()["U"])
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(UserError, match="not a readable torch file"):
