@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from edge_gmp.config import RunConfig, config_from_dict
+from edge_gmp.config import RunConfig, TrainConfig, config_from_dict
 from edge_gmp.errors import UserError
 
 RUN_FILES = ("config.toml", "checkpoint.pt", "metrics.json", "model.pt", "MODEL_CARD.md")
@@ -63,8 +63,9 @@ def teacher_split_differences(teacher_file: str | Path, config: RunConfig) -> li
     keys = {k for k in (*stored["data"], *wanted["data"]) if k in SPLIT_KEYS or k.startswith("val_")}
     out = [f"data.{k} {stored['data'].get(k)!r} (teacher) vs {wanted['data'].get(k)!r}" for k in sorted(keys)
            if stored["data"].get(k) != wanted["data"].get(k)]
-    if stored["train"].get("seed", 0) != config.train.seed:
-        out.append(f"train.seed {stored['train'].get('seed', 0)!r} (teacher) vs {config.train.seed!r}")
+    teacher_seed = stored["train"].get("seed", TrainConfig.seed)
+    if teacher_seed != config.train.seed:
+        out.append(f"train.seed {teacher_seed!r} (teacher) vs {config.train.seed!r}")
     return out
 
 

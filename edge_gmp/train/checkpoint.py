@@ -106,24 +106,26 @@ def _load_untrusted(path: str | Path) -> Any:
         raise _Unreadable(_first_line(exc)) from exc
 
 
-def load_checkpoint(path: Path) -> dict:
+def _load_explained(path: str | Path, missing: str, unreadable: str) -> Any:
+    """``_load_untrusted`` with its failures as UserErrors: ``missing`` and ``unreadable`` are formats taking
+    ``path`` (and ``why``, for an unreadable file)."""
     try:
         return _load_untrusted(path)
     except FileNotFoundError as exc:
-        raise UserError(f"no checkpoint at {path}: nothing to resume; run without --resume") from exc
+        raise UserError(missing.format(path=path)) from exc
     except _Unreadable as exc:
-        raise UserError(f"checkpoint {path} is unreadable ({exc}); delete it and run without --resume") from exc
+        raise UserError(unreadable.format(path=path, why=exc)) from exc
+
+
+def load_checkpoint(path: Path) -> dict:
+    return _load_explained(path, "no checkpoint at {path}: nothing to resume; run without --resume",
+                           "checkpoint {path} is unreadable ({why}); delete it and run without --resume")
 
 
 def _load_user_file(path: str | Path, context: str = "") -> Any:
     """A torch file a user named (``--init-from``, a teacher): UserError, prefixed with ``context``, if it is
     missing, corrupt or holds code."""
-    try:
-        return _load_untrusted(path)
-    except FileNotFoundError as exc:
-        raise UserError(f"{context}no file {path}") from exc
-    except _Unreadable as exc:
-        raise UserError(f"{context}{path} is not a readable torch file ({exc})") from exc
+    return _load_explained(path, context + "no file {path}", context + "{path} is not a readable torch file ({why})")
 
 
 def _first_line(exc: BaseException) -> str:
