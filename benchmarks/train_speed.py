@@ -4,7 +4,8 @@
 
 For MobileNet-V1 (width 0.25, 0.5) on 32x32 images and FastGRNN (hidden 64) on 128x9 windows, in one process:
 - plain: index a batch from the in-memory tensor, forward, backward, SGD/Adam step (the floor);
-- + augmentation: the pipeline's batched random crop + flip (images only);
+- channels-last: the same with the model and batches in channels-last layout (images only; the pipeline's layout);
+- + augmentation: the pipeline's batched random crop + flip (images only), channels-last from here on;
 - + masking: Global MP masks at 90 % held the pipeline's way (gradients, weights and optimizer state masked);
 - pipeline: ``edge_gmp.train.train`` itself for the same number of steps (pruning phase, validation excluded).
 Each figure is the median of --repeats timings. Prints images (windows) per second and writes
@@ -41,7 +42,8 @@ CASES = {  # name -> (model name, config, sample shape, classes, optimizer)
 
 
 def _steps_per_second(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int, cfg: TrainConfig,
-                      augment: bool, masking: MaskedTraining | None) -> float:
+                      augment: bool, masking: MaskedTraining | None, layout: torch.memory_format) -> float:
+    model.to(memory_format=layout)
     optimizer = make_optimizer(model, cfg)
     generator = torch.Generator().manual_seed(0)
     model.train()
@@ -50,7 +52,7 @@ def _steps_per_second(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
         if step == 3:
             started = time.perf_counter()
         idx = torch.randint(0, len(x), (batch,), generator=generator)
-        inputs = augment_batch(x[idx], generator) if augment else x[idx]
+        inputs = (augment_batch(x[idx], generator) if augment else x[idx]).contiguous(memory_format=layout)
         loss = nn.functional.cross_entropy(model(inputs), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -65,14 +67,18 @@ def _steps_per_second(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
 def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
     model_name, params, shape, classes, optimizer = CASES[name]
     images = len(shape) == 3
-    cfg = TrainConfig(epochs=1, batch_size=batch, lr=0.01, optimizer=optimizer, seed=0)
+    cfg = TrainConfig(epochs=1, batch_size=batch, lr=0.01, optimizer=optimizer, seed=0,
+                      threads=torch.get_num_threads())  # the pipeline loop on as many threads as the others
     n = batch * (steps + 3)
     x, y = torch.randn(n, *shape), torch.randint(0, classes, (n,))
     rates = {}
-    for label, augment, masked in (("plain", False, False), ("+ augmentation", images, False),
-                                   ("+ masking", images, True)):
-        if label == "+ augmentation" and not images:
+    for label, augment, masked, layout in (
+            ("plain", False, False, torch.contiguous_format), ("channels-last", False, False, torch.channels_last),
+            ("+ augmentation", images, False, torch.channels_last), ("+ masking", images, True, torch.channels_last)):
+        if label in ("channels-last", "+ augmentation") and not images:
             continue
+        if not images:
+            layout = torch.contiguous_format
         timings = []
         for _ in range(repeats):
             torch.manual_seed(0)
@@ -81,7 +87,7 @@ def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
             if masked:
                 masking = MaskedTraining(model, OneShot(0.9, 0), PruneConfig().floor)
                 masking.update(0)
-            timings.append(_steps_per_second(model, x, y, batch, steps, cfg, augment, masking) * batch)
+            timings.append(_steps_per_second(model, x, y, batch, steps, cfg, augment, masking, layout) * batch)
         rates[label] = statistics.median(timings)
     # the pipeline's own loop: one epoch of `steps` steps in the pruning phase (validation set of one batch)
     prune = dataclasses.replace(PruneConfig(), sparsity=0.9, schedule="oneshot", prune_epochs=1, finetune_epochs=0)
@@ -107,7 +113,7 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES))
     args = parser.parse_args()
     rows = [measure(name, args.batch_size, args.steps, args.repeats) for name in args.cases.split(",")]
-    labels = ["plain", "+ augmentation", "+ masking", "pipeline loop"]
+    labels = ["plain", "channels-last", "+ augmentation", "+ masking", "pipeline loop"]
     table = [(r["case"], *(f"{r['samples_per_second'][k]:,.0f}" if k in r["samples_per_second"] else "-"
                            for k in labels),
               f"{r['samples_per_second']['pipeline loop'] / r['samples_per_second']['plain']:.0%}") for r in rows]
@@ -115,7 +121,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "train_speed.json").write_text(json.dumps({
         "command": f"python benchmarks/train_speed.py --steps {args.steps} --batch-size {args.batch_size} "
-                   f"--repeats {args.repeats}",
+                   f"--repeats {args.repeats} --cases '{args.cases}'",
         "machine": describe_machine(), "unit": "training samples per second", "rows": rows}, indent=2) + "\n")
 
 

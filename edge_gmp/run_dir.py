@@ -15,6 +15,7 @@ from edge_gmp.errors import UserError
 
 RUN_FILES = ("config.toml", "checkpoint.pt", "metrics.json", "model.pt", "MODEL_CARD.md")
 TRAINING_SECTIONS = ("model", "data", "train", "prune")  # what a resumed run must share with the stored one
+MACHINE_KEYS = ("train.threads",)  # may change on resume: another machine, same recipe (the metrics say so)
 
 
 def _diff(stored: dict[str, Any], wanted: dict[str, Any], prefix: str = "") -> list[str]:
@@ -40,7 +41,8 @@ def check_resumable(out_dir: Path, config: RunConfig) -> None:
                         "does not describe the run its checkpoint belongs to") from exc
     stored, wanted = stored.to_dict(), config.to_dict()
     differences = [d for section in TRAINING_SECTIONS
-                   for d in _diff(stored.get(section, {}), wanted[section], f"{section}.")]
+                   for d in _diff(stored.get(section, {}), wanted[section], f"{section}.")
+                   if not d.startswith(tuple(f"{k} " for k in MACHINE_KEYS))]
     if differences:
         raise UserError(f"--resume would continue {out_dir} with another configuration ({'; '.join(differences)}); "
                         "resume with the run's own options, or start a new run with --out elsewhere")

@@ -108,7 +108,24 @@ def build_record(config: RunConfig, data: PreparedData, result: TrainResult,
         sparsity=overall_sparsity(result.masks), layers=[row.to_dict() for row in layers], parameters=n_params,
         prunable_parameters=prunable, nonzero_parameters=n_params - n_zero,
         macs_per_sample={"pruned_model": macs_report(result.model, example)}, history=result.history,
-        machine=describe_machine(), model=result.model, masks=result.masks, test_logits=logits.numpy())
+        machine=describe_machine() + threads_by_epoch(result.history), model=result.model, masks=result.masks,
+        test_logits=logits.numpy())
+
+
+def threads_by_epoch(history: list[dict[str, Any]]) -> str:
+    """'; trained with 1 torch thread in epochs 1-15, 2 in epochs 16-200' for a run resumed with another thread
+    count (its figures are not bit-reproducible with either alone); nothing when one count trained every epoch."""
+    spans: list[list[int]] = []  # [threads, first epoch, last epoch]
+    for h in history:
+        threads = h.get("threads", 0)
+        if spans and spans[-1][0] == threads:
+            spans[-1][2] = h["epoch"]
+        else:
+            spans.append([threads, h["epoch"], h["epoch"]])
+    if len(spans) < 2:
+        return ""
+    parts = [f"{t or 'unrecorded'} in epochs {a}-{b}" for t, a, b in spans]
+    return "; trained with torch threads " + ", ".join(parts)
 
 
 def record_for_model(config: RunConfig, data: PreparedData, model: nn.Module) -> RunRecord:

