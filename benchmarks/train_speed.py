@@ -32,6 +32,7 @@ from edge_gmp.prune import OneShot, prunable_parameters
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import text_table
 from edge_gmp.train import MaskedTraining, make_optimizer, train
+from edge_gmp.train.loop import training_layout
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {  # name -> (model name, config, sample shape, classes, optimizer)
@@ -72,13 +73,12 @@ def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
     n = batch * (steps + 3)
     x, y = torch.randn(n, *shape), torch.randint(0, classes, (n,))
     rates = {}
-    for label, augment, masked, layout in (
-            ("plain", False, False, torch.contiguous_format), ("channels-last", False, False, torch.channels_last),
-            ("+ augmentation", images, False, torch.channels_last), ("+ masking", images, True, torch.channels_last)):
+    for label, augment, masked, pipeline_layout in (
+            ("plain", False, False, False), ("channels-last", False, False, True),
+            ("+ augmentation", images, False, True), ("+ masking", images, True, True)):
         if label in ("channels-last", "+ augmentation") and not images:
             continue
-        if not images:
-            layout = torch.contiguous_format
+        layout = training_layout(x) if pipeline_layout else torch.contiguous_format
         timings = []
         for _ in range(repeats):
             torch.manual_seed(0)

@@ -15,7 +15,7 @@ from edge_gmp.errors import UserError
 
 RUN_FILES = ("config.toml", "checkpoint.pt", "metrics.json", "model.pt", "MODEL_CARD.md")
 TRAINING_SECTIONS = ("model", "data", "train", "prune")  # what a resumed run must share with the stored one
-MACHINE_KEYS = ("train.threads",)  # may change on resume: another machine, same recipe (the metrics say so)
+MACHINE_KEYS = {"train": ("threads",)}  # may change on resume: another machine, same recipe (the metrics say so)
 
 
 def _diff(stored: dict[str, Any], wanted: dict[str, Any], prefix: str = "") -> list[str]:
@@ -40,9 +40,12 @@ def check_resumable(out_dir: Path, config: RunConfig) -> None:
         raise UserError(f"--resume: {out_dir / 'config.toml'} is missing or unreadable ({exc}); the directory "
                         "does not describe the run its checkpoint belongs to") from exc
     stored, wanted = stored.to_dict(), config.to_dict()
+
+    def recipe(config: dict[str, Any], section: str) -> dict[str, Any]:
+        return {k: v for k, v in config.get(section, {}).items() if k not in MACHINE_KEYS.get(section, ())}
+
     differences = [d for section in TRAINING_SECTIONS
-                   for d in _diff(stored.get(section, {}), wanted[section], f"{section}.")
-                   if not d.startswith(tuple(f"{k} " for k in MACHINE_KEYS))]
+                   for d in _diff(recipe(stored, section), recipe(wanted, section), f"{section}.")]
     if differences:
         raise UserError(f"--resume would continue {out_dir} with another configuration ({'; '.join(differences)}); "
                         "resume with the run's own options, or start a new run with --out elsewhere")

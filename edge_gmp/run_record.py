@@ -113,7 +113,7 @@ def build_record(config: RunConfig, data: PreparedData, result: TrainResult,
 
 
 def threads_by_epoch(history: list[dict[str, Any]]) -> str:
-    """'; trained with 1 torch thread in epochs 1-15, 2 in epochs 16-200' for a run resumed with another thread
+    """'; trained with torch threads 1 in epochs 1-15, 2 in epochs 16-200' for a run resumed with another thread
     count (its figures are not bit-reproducible with either alone); nothing when one count trained every epoch."""
     spans: list[list[int]] = []  # [threads, first epoch, last epoch]
     for h in history:
