@@ -18,6 +18,24 @@ def test_default_preset_loads():
     assert {"fastgrnn-har2", "fastgrnn-har2-paper"} <= set(available_presets())
 
 
+@pytest.mark.parametrize("name", available_presets())
+def test_every_preset_passes_preflight(name: str) -> None:
+    """Each shipped preset builds its model and meets its floors; CIFAR-10 presets need a data path."""
+    from edge_gmp.pipeline import preflight
+
+    cfg = load_config(name, overrides={"data": {"path": "cifar10.tar.gz"}} if name.startswith("mobilenet") else None)
+    preflight(cfg)
+    assert cfg.name == name
+
+
+def test_the_teacher_preset_trains_dense_only_and_shares_the_release_split() -> None:
+    teacher = load_config("mobilenetv1-cifar10-teacher", overrides={"data": {"path": "c.tar.gz"}})
+    student = load_config("mobilenetv1-cifar10-long", overrides={"data": {"path": "c.tar.gz"}})
+    assert teacher.prune.sparsity == 0 and teacher.prune.prune_epochs == teacher.prune.finetune_epochs == 0
+    assert not teacher.export.enabled and teacher.model.width > student.model.width
+    assert (teacher.train.seed, teacher.data.options) == (student.train.seed, student.data.options)
+
+
 def test_config_is_frozen():
     cfg = load_config()
     with pytest.raises(AttributeError):

@@ -213,3 +213,24 @@ def test_our_warnings_print_on_one_line(monkeypatch: pytest.MonkeyPatch) -> None
     assert warnings.formatwarning("two\nlines", UserWarning, str(PACKAGE_DIR / "pipeline.py"), 7) == \
         "warning: two; lines\n"
     assert "UserWarning" in warnings.formatwarning("theirs", UserWarning, "/elsewhere/lib.py", 7)
+
+
+def test_a_dense_only_run_writes_a_teacher_for_distillation(tmp_path: Path) -> None:
+    """--sparsity 0 --schedule oneshot with no pruning or fine-tuning epochs: a dense model whose model.pt
+    another run can distil from (it failed after training before: no masks to report)."""
+    import json
+
+    from edge_gmp.pipeline import preflight, run
+    from edge_gmp.train.checkpoint import load_model_file
+
+    config = load_config("fastgrnn-har2", overrides={
+        "train": {"epochs": 1}, "data": {"train_limit": 300, "test_limit": 100}, "export": {"enabled": False},
+        "prune": {"sparsity": 0.0, "schedule": "oneshot", "prune_epochs": 0, "finetune_epochs": 0}})
+    run(config, tmp_path / "teacher", progress=False)
+    metrics = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
+    assert metrics["sparsity"] == 0.0 and all(layer["kept"] == layer["size"] for layer in metrics["layers"])
+    assert metrics["pruned_test_accuracy"] == metrics["dense_test_accuracy"]
+    teacher = load_model_file(tmp_path / "teacher" / "model.pt")
+    assert sum(p.numel() for p in teacher.parameters()) == metrics["parameters"]
+    preflight(load_config("fastgrnn-har2", overrides={
+        "train": {"distill": 0.5, "distill_from": str(tmp_path / "teacher" / "model.pt")}}))

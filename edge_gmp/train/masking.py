@@ -70,4 +70,8 @@ class MaskedTraining:
         self.masks = {k: v.bool().to(self.params[k].device) for k, v in state["masks"].items()}
 
     def cpu_masks(self) -> dict[str, Tensor]:
+        """The masks on the CPU; every weight kept before the first pruning step (and in a dense-only run,
+        sparsity 0, which never prunes: e.g. a teacher for ``train.distill_from``)."""
+        if not self.masks:
+            return {k: torch.ones(p.shape, dtype=torch.bool) for k, p in self.params.items()}
         return {k: v.detach().cpu().clone() for k, v in self.masks.items()}

@@ -158,6 +158,20 @@ def test_pretrained_skips_dense_training_and_keeps_the_numbering(subset, tmp_pat
     assert pruned == round(0.7 * sum(m.numel() for m in result.masks.values()))
 
 
+def test_a_dense_only_run_keeps_every_weight(subset, tmp_path: Path) -> None:
+    """Sparsity 0 with no pruning or fine-tuning epochs trains a dense model (e.g. a distillation teacher):
+    all-kept masks over every prunable weight, and the last dense epoch's weights."""
+    torch.manual_seed(TRAIN_CFG.seed)
+    model = create_model("fastgrnn", hidden=8)
+    dense_only = PruneConfig(sparsity=0.0, schedule="oneshot", prune_epochs=0, finetune_epochs=0)
+    result = train(model, *subset, TRAIN_CFG, dense_only, tmp_path, progress=False)
+    assert [h["phase"] for h in result.history] == ["dense", "dense"]
+    prunable = {n for n, p in result.model.named_parameters() if p.ndim >= 2}
+    assert set(result.masks) == prunable and all(bool(m.all()) for m in result.masks.values())
+    state = result.model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in result.dense_state.items())
+
+
 def test_distillation_from_the_dense_model_changes_the_pruned_training_and_resumes(subset, tmp_path: Path,
                                                                                    monkeypatch) -> None:
     cfg = TrainConfig(epochs=1, batch_size=64, lr=0.01, seed=3, distill=0.7, distill_temperature=3.0)
