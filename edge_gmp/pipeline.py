@@ -59,7 +59,7 @@ def preflight(config: RunConfig) -> None:
     if config.train.init_from is not None:
         load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
     if config.train.distill_from is not None:
-        load_model_file(config.train.distill_from)
+        load_model_file(config.train.distill_from, "train.distill_from: ")
         _warn_on_teacher_split(config)
     if config.export.enabled:
         find_device(config.export.device, config.export.devices_file)
@@ -71,7 +71,7 @@ def _train(config: RunConfig, record_data: Any, out_dir: Path, resume: bool, pro
     pretrained = config.train.init_from is not None
     if pretrained:
         load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
-    teacher = load_model_file(config.train.distill_from) if config.train.distill_from else None
+    teacher = load_model_file(config.train.distill_from, "train.distill_from: ") if config.train.distill_from else None
     return train(model, (record_data.x_train, record_data.y_train), (record_data.x_val, record_data.y_val),
                  config.train, config.prune, out_dir, resume=resume, progress=progress,
                  augment=record_data.augment, pretrained=pretrained, teacher=teacher)

@@ -18,12 +18,38 @@ def test_default_preset_loads():
     assert {"fastgrnn-har2", "fastgrnn-har2-paper"} <= set(available_presets())
 
 
+def _chained_inputs(cfg: RunConfig, tmp_path) -> dict:
+    """Stand-ins of the student's architecture for the files a chained preset reads from other presets' runs
+    when those runs are not here (the chain itself: test_the_distilled_preset_chains_the_teacher_and_long_runs)."""
+    from dataclasses import asdict
+    from pathlib import Path
+
+    import torch
+
+    from edge_gmp.models import create_model
+
+    state = create_model(cfg.model_name, cfg.model).state_dict()
+    overrides: dict = {}
+    if cfg.train.init_from is not None and not Path(cfg.train.init_from).exists():
+        torch.save(state, tmp_path / "dense.pt")
+        overrides["init_from"] = str(tmp_path / "dense.pt")
+    if cfg.train.distill_from is not None and not Path(cfg.train.distill_from).exists():
+        torch.save({"model_name": cfg.model_name, "model_config": asdict(cfg.model), "state_dict": state},
+                   tmp_path / "teacher.pt")
+        overrides["distill_from"] = str(tmp_path / "teacher.pt")
+    return {"train": overrides} if overrides else {}
+
+
 @pytest.mark.parametrize("name", available_presets())
-def test_every_preset_passes_preflight(name: str) -> None:
+def test_every_preset_passes_preflight(name: str, tmp_path) -> None:
     """Each shipped preset builds its model and meets its floors; CIFAR-10 presets need a data path."""
     from edge_gmp.pipeline import preflight
 
-    cfg = load_config(name, overrides={"data": {"path": "cifar10.tar.gz"}} if name.startswith("mobilenet") else None)
+    data = {"data": {"path": "cifar10.tar.gz"}} if name.startswith("mobilenet") else {}
+    cfg = load_config(name, overrides=data or None)
+    chained = _chained_inputs(cfg, tmp_path)
+    if chained:
+        cfg = load_config(name, overrides={**data, **chained})
     preflight(cfg)
     assert cfg.name == name
 
@@ -34,6 +60,40 @@ def test_the_teacher_preset_trains_dense_only_and_shares_the_release_split() -> 
     assert teacher.prune.sparsity == 0 and teacher.prune.prune_epochs == teacher.prune.finetune_epochs == 0
     assert not teacher.export.enabled and teacher.model.width > student.model.width
     assert (teacher.train.seed, teacher.data.options) == (student.train.seed, student.data.options)
+
+
+def test_the_distilled_preset_chains_the_teacher_and_long_runs() -> None:
+    """It reads the default run directories of the two presets it builds on, prunes as the long preset does,
+    and only the starting weights and the teacher differ."""
+    from dataclasses import replace
+
+    paths = {"data": {"path": "c.tar.gz"}}
+    distilled = load_config("mobilenetv1-cifar10-distilled", overrides=paths)
+    long = load_config("mobilenetv1-cifar10-long", overrides=paths)
+    assert distilled.train.init_from == "runs/mobilenetv1-cifar10-long/checkpoint.pt"
+    assert distilled.train.distill_from == "runs/mobilenetv1-cifar10-teacher/model.pt"
+    assert replace(distilled.train, init_from=None, distill_from=None) == long.train
+    assert (distilled.prune, distilled.model, distilled.data, distilled.export) == (
+        long.prune, long.model, long.data, long.export)
+
+
+def test_a_chained_preset_without_its_inputs_names_the_run_to_do_first(tmp_path, monkeypatch) -> None:
+    from edge_gmp.errors import UserError
+    from edge_gmp.pipeline import preflight
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config("mobilenetv1-cifar10-distilled", overrides={"data": {"path": "c.tar.gz"}})
+    with pytest.raises(UserError, match=r"train.init_from: no file runs/mobilenetv1-cifar10-long/checkpoint.pt; it "
+                                        r"is written by preset mobilenetv1-cifar10-long: run `python -m "
+                                        r"edge_gmp.pipeline --preset mobilenetv1-cifar10-long` first"):
+        preflight(cfg)
+    cfg = load_config("mobilenetv1-cifar10-distilled", overrides={
+        "data": {"path": "c.tar.gz"}, **_chained_inputs(cfg, tmp_path)})
+    cfg = load_config("mobilenetv1-cifar10-distilled", overrides={
+        "data": {"path": "c.tar.gz"}, "train": {"init_from": cfg.train.init_from}})
+    with pytest.raises(UserError, match=r"train.distill_from: no file runs/mobilenetv1-cifar10-teacher/model.pt; "
+                                        r"it is written by preset mobilenetv1-cifar10-teacher"):
+        preflight(cfg)
 
 
 def test_config_is_frozen():

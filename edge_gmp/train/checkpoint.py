@@ -125,7 +125,19 @@ def load_checkpoint(path: Path) -> dict:
 def _load_user_file(path: str | Path, context: str = "") -> Any:
     """A torch file a user named (``--init-from``, a teacher): UserError, prefixed with ``context``, if it is
     missing, corrupt or holds code."""
-    return _load_explained(path, context + "no file {path}", context + "{path} is not a readable torch file ({why})")
+    missing = context + "no file {path}" + _producer_hint(path).replace("{", "{{").replace("}", "}}")
+    return _load_explained(path, missing, context + "{path} is not a readable torch file ({why})")
+
+
+def _producer_hint(path: str | Path) -> str:
+    """For a missing ``runs/<preset>/...`` file: the command whose run writes it (presets chain this way)."""
+    from edge_gmp.config import available_presets
+
+    parts = Path(path).parts
+    if len(parts) >= 3 and parts[0] == "runs" and parts[1] in available_presets():
+        return (f"; it is written by preset {parts[1]}: run `python -m edge_gmp.pipeline --preset {parts[1]}` "
+                "first (from this directory), or point the setting at your own file")
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -163,13 +175,14 @@ def cpu_state(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def load_model_file(path: str | Path) -> nn.Module:
-    """A model rebuilt from a run's ``model.pt`` (its registered name, config and weights), in eval mode."""
+def load_model_file(path: str | Path, context: str = "") -> nn.Module:
+    """A model rebuilt from a run's ``model.pt`` (its registered name, config and weights), in eval mode; errors
+    start with ``context`` (the setting that named the file)."""
     from edge_gmp.models import create_model, model_config
 
-    saved = _load_user_file(path)
+    saved = _load_user_file(path, context)
     if not isinstance(saved, dict) or not {"model_name", "model_config", "state_dict"} <= set(saved):
-        raise UserError(f"{path} is not a run's model.pt (needs model_name, model_config and state_dict)")
+        raise UserError(f"{context}{path} is not a run's model.pt (needs model_name, model_config and state_dict)")
     config = {k: v for k, v in saved["model_config"].items() if k != "name"}
     model = create_model(saved["model_name"], model_config(saved["model_name"], config))
     load_into(model, saved["state_dict"], str(path))
