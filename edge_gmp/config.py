@@ -242,6 +242,7 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> RunConfig:
 
 
 DEFAULT_PRESET = "fastgrnn-har2"
+RUNS_ROOT = Path("runs")  # a run goes to RUNS_ROOT/<preset name> unless --out says otherwise; presets chain through it
 
 
 def available_presets() -> list[str]:

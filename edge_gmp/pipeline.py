@@ -16,7 +16,7 @@ import torch
 
 from edge_gmp.atomic import write_text_atomic
 from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error, short_warnings
-from edge_gmp.config import RunConfig, dump_toml
+from edge_gmp.config import RUNS_ROOT, RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.deployment import deploy
 from edge_gmp.errors import ConfigError, UserError
@@ -47,6 +47,12 @@ def _warn_on_teacher_split(config: RunConfig) -> None:
                       "set is unaffected). Distil from a run with this run's data options and seed.", stacklevel=3)
 
 
+def _load_teacher(config: RunConfig) -> torch.nn.Module | None:
+    if config.train.distill_from is None:
+        return None
+    return load_model_file(config.train.distill_from, "train.distill_from: ")
+
+
 def preflight(config: RunConfig) -> None:
     """Everything that can be checked before a file is written: model, floors, devices, starting weights."""
     model = create_model(config.model_name, config.model)
@@ -58,8 +64,7 @@ def preflight(config: RunConfig) -> None:
     distributed.device_for(config.train.device, distributed.Ranks())
     if config.train.init_from is not None:
         load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
-    if config.train.distill_from is not None:
-        load_model_file(config.train.distill_from, "train.distill_from: ")
+    if _load_teacher(config) is not None:
         _warn_on_teacher_split(config)
     if config.export.enabled:
         find_device(config.export.device, config.export.devices_file)
@@ -71,10 +76,9 @@ def _train(config: RunConfig, record_data: Any, out_dir: Path, resume: bool, pro
     pretrained = config.train.init_from is not None
     if pretrained:
         load_into(model, load_dense_weights(config.train.init_from), config.train.init_from)
-    teacher = load_model_file(config.train.distill_from, "train.distill_from: ") if config.train.distill_from else None
     return train(model, (record_data.x_train, record_data.y_train), (record_data.x_val, record_data.y_val),
                  config.train, config.prune, out_dir, resume=resume, progress=progress,
-                 augment=record_data.augment, pretrained=pretrained, teacher=teacher)
+                 augment=record_data.augment, pretrained=pretrained, teacher=_load_teacher(config))
 
 
 def _evaluate(config: RunConfig, data: Any, result: Any) -> RunRecord:
@@ -182,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     expected_end = True
     try:
         config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None)
-        out_dir = Path(args.out) if args.out else Path("runs") / config.name
+        out_dir = Path(args.out) if args.out else RUNS_ROOT / config.name
         run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv),
             overwrite=args.overwrite)
     except UserError as exc:

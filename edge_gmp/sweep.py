@@ -24,7 +24,7 @@ from typing import Any
 
 from edge_gmp.atomic import write_text_atomic
 from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error
-from edge_gmp.config import RunConfig, dump_toml
+from edge_gmp.config import RUNS_ROOT, RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.report.machine import describe_machine
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                      [s.strip() for s in args.schedules.split(",") if s.strip()], sparsities, seeds)
         if args.layer_sparsity is not None and args.layer_sparsity not in sparsities:
             raise ConfigError(f"--layer-sparsity {args.layer_sparsity} is not one of --sparsities {sparsities}")
-        out = Path(args.out) if args.out else Path("runs") / f"sweep-{base.name}"
+        out = Path(args.out) if args.out else RUNS_ROOT / f"sweep-{base.name}"
         given = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--report-only", "--quiet")]
         command = shlex.join(["python", "-m", "edge_gmp.sweep", *given])
         summary = run_sweep(base, cells, out, export=args.export, progress=not args.quiet, command=command,

@@ -87,10 +87,9 @@ def test_a_chained_preset_without_its_inputs_names_the_run_to_do_first(tmp_path,
                                         r"is written by preset mobilenetv1-cifar10-long: run `python -m "
                                         r"edge_gmp.pipeline --preset mobilenetv1-cifar10-long` first"):
         preflight(cfg)
+    stand_in = _chained_inputs(cfg, tmp_path)["train"]["init_from"]
     cfg = load_config("mobilenetv1-cifar10-distilled", overrides={
-        "data": {"path": "c.tar.gz"}, **_chained_inputs(cfg, tmp_path)})
-    cfg = load_config("mobilenetv1-cifar10-distilled", overrides={
-        "data": {"path": "c.tar.gz"}, "train": {"init_from": cfg.train.init_from}})
+        "data": {"path": "c.tar.gz"}, "train": {"init_from": stand_in}})
     with pytest.raises(UserError, match=r"train.distill_from: no file runs/mobilenetv1-cifar10-teacher/model.pt; "
                                         r"it is written by preset mobilenetv1-cifar10-teacher"):
         preflight(cfg)

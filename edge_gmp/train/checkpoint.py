@@ -125,16 +125,16 @@ def load_checkpoint(path: Path) -> dict:
 def _load_user_file(path: str | Path, context: str = "") -> Any:
     """A torch file a user named (``--init-from``, a teacher): UserError, prefixed with ``context``, if it is
     missing, corrupt or holds code."""
-    missing = context + "no file {path}" + _producer_hint(path).replace("{", "{{").replace("}", "}}")
+    missing = context + "no file {path}" + _producer_hint(path)
     return _load_explained(path, missing, context + "{path} is not a readable torch file ({why})")
 
 
 def _producer_hint(path: str | Path) -> str:
     """For a missing ``runs/<preset>/...`` file: the command whose run writes it (presets chain this way)."""
-    from edge_gmp.config import available_presets
+    from edge_gmp.config import RUNS_ROOT, available_presets
 
     parts = Path(path).parts
-    if len(parts) >= 3 and parts[0] == "runs" and parts[1] in available_presets():
+    if len(parts) >= 3 and Path(parts[0]) == RUNS_ROOT and parts[1] in available_presets():
         return (f"; it is written by preset {parts[1]}: run `python -m edge_gmp.pipeline --preset {parts[1]}` "
                 "first (from this directory), or point the setting at your own file")
     return ""
