@@ -19,8 +19,8 @@ def test_default_preset_loads():
 
 
 def _chained_inputs(cfg: RunConfig, tmp_path) -> dict:
-    """Stand-ins of the student's architecture for the files a chained preset reads from other presets' runs
-    when those runs are not here (the chain itself is tested below)."""
+    """A stand-in of the student's architecture for the teacher a chained preset reads from another preset's run
+    when that run is not here (the chain itself is tested below)."""
     from dataclasses import asdict
     from pathlib import Path
 
@@ -28,16 +28,12 @@ def _chained_inputs(cfg: RunConfig, tmp_path) -> dict:
 
     from edge_gmp.models import create_model
 
+    if cfg.train.distill_from is None or Path(cfg.train.distill_from).exists():
+        return {}
     state = create_model(cfg.model_name, cfg.model).state_dict()
-    overrides: dict = {}
-    if cfg.train.init_from is not None and not Path(cfg.train.init_from).exists():
-        torch.save(state, tmp_path / "dense.pt")
-        overrides["init_from"] = str(tmp_path / "dense.pt")
-    if cfg.train.distill_from is not None and not Path(cfg.train.distill_from).exists():
-        torch.save({"model_name": cfg.model_name, "model_config": asdict(cfg.model), "state_dict": state},
-                   tmp_path / "teacher.pt")
-        overrides["distill_from"] = str(tmp_path / "teacher.pt")
-    return {"train": overrides} if overrides else {}
+    torch.save({"model_name": cfg.model_name, "model_config": asdict(cfg.model), "state_dict": state},
+               tmp_path / "teacher.pt")
+    return {"train": {"distill_from": str(tmp_path / "teacher.pt")}}
 
 
 @pytest.mark.parametrize("name", available_presets())
