@@ -35,6 +35,7 @@ METHOD_VARIANTS: dict[str, dict[str, Any]] = {
     "random": {"method": "random"},
     "lamp": {"method": "lamp"},
     "snip": {"method": "snip"},
+    "gmp-folded": {"method": "gmp-folded"},
 }
 SCHEDULES = ("gradual", "oneshot")
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95)

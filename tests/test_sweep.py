@@ -19,7 +19,7 @@ TINY = ["--hidden", "8", "--epochs", "2", "--prune-epochs", "1", "--finetune-epo
 def test_cells_differ_only_in_the_mask_rule() -> None:
     base = load_config("fastgrnn-har2")
     configs = {m: Cell(m, "gradual", 0.9, 3).configure(base) for m in METHOD_VARIANTS}
-    assert {c.prune.method for c in configs.values()} == {"gmp", "uniform", "random", "lamp", "snip"}
+    assert {c.prune.method for c in configs.values()} == {"gmp", "gmp-folded", "uniform", "random", "lamp", "snip"}
     assert configs["gmp"].prune.floor == base.prune.floor and configs["gmp"].prune.floor.percent == 0.05
     for name in ("gmp-nofloor", "random", "lamp"):
         assert configs[name].prune.floor.weights_per_layer(10**6) == 0

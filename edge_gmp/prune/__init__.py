@@ -15,19 +15,27 @@ from edge_gmp.prune.methods import (
     PruningMethod,
     compute_masks,
     effective_floor,
+    folded_magnitudes,
     get_method,
     lamp_scores,
     random_scores,
     uniform_magnitude_masks,
 )
-from edge_gmp.prune.params import apply_masks, mask_gradients, mask_optimizer_state, prunable_parameters
+from edge_gmp.prune.params import (
+    apply_masks,
+    batchnorm_scales,
+    mask_gradients,
+    mask_optimizer_state,
+    prunable_parameters,
+)
 from edge_gmp.prune.report import LayerSparsity, format_report, layer_report, overall_sparsity
 from edge_gmp.prune.schedule import OneShot, PolynomialDecay
 
 __all__ = [
     "METHODS", "NO_FLOOR", "LayerSparsity", "MaskContext", "MinimumThreshold", "OneShot", "PolynomialDecay",
     "PruningMethod",
-    "apply_masks", "check_feasible", "compute_masks", "effective_floor", "format_report", "get_method",
+    "apply_masks", "batchnorm_scales", "check_feasible", "compute_masks", "effective_floor", "folded_magnitudes",
+    "format_report", "get_method",
     "global_magnitude_masks", "global_masks", "lamp_scores", "layer_floors", "layer_report", "lowest_k",
     "mask_gradients", "mask_optimizer_state", "overall_sparsity", "prunable_parameters", "random_scores",
     "uniform_magnitude_masks",

@@ -7,11 +7,13 @@
 - ``random``: unstructured random pruning, a fixed seeded score per weight ranked globally (so gradual
   pruning removes nested sets, as magnitude pruning does).
 - ``lamp``: LAMP (Lee et al., ICLR 2021), layer-adaptive magnitude scores ranked globally.
+- ``gmp-folded``: Global MP ranking the weights as the device runs them, each output channel multiplied by the
+  factor that folds the BatchNorm after it into the weight (|gamma| / sqrt(var + eps)); the same floors.
 - ``snip``: SNIP connection sensitivity (Lee et al., ICLR 2019), |w * dL/dw| on a training batch, ranked
   globally: a data-driven rule, given the model, a batch and its gradients through :class:`MaskContext`.
 
-Each rule owns its floor policy (``uses_floor``): Global MP and SNIP honour the Minimum-Threshold floor; the
-layer-wise rule needs none (every layer keeps its share by construction); random and LAMP run as published.
+Each rule owns its floor policy (``uses_floor``): Global MP (both variants) and SNIP honour the Minimum-Threshold
+floor; the layer-wise rule needs none (every layer keeps its share by construction); random and LAMP run as published.
 """
 
 from __future__ import annotations
@@ -61,6 +63,17 @@ def random_scores(weights: Mapping[str, Tensor], seed: int) -> dict[str, Tensor]
     return scores
 
 
+def folded_magnitudes(weights: Mapping[str, Tensor], norm_scales: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """|w| with each output channel (dim 0) multiplied by its norm's folding factor, where the weight has one."""
+    scores = {}
+    for name, w in weights.items():
+        score = w.detach().abs().double().cpu()
+        if name in norm_scales:
+            score = score * norm_scales[name].detach().double().cpu().reshape(-1, *([1] * (w.ndim - 1)))
+        scores[name] = score
+    return scores
+
+
 def uniform_counts(sizes: Mapping[str, int], sparsity: float) -> dict[str, int]:
     """Weights to prune per layer for the same sparsity everywhere, summing exactly to round(s * N)."""
     check_feasible(sizes, sparsity, NO_FLOOR)
@@ -84,12 +97,14 @@ def uniform_magnitude_masks(weights: Mapping[str, Tensor], sparsity: float) -> d
 
 @dataclass(frozen=True)
 class MaskContext:
-    """What a mask rule may use beyond the weights: the ``seed`` (random rule) and, for data-driven rules, the
+    """What a mask rule may use beyond the weights: the ``seed`` (random rule), for data-driven rules the
     loss gradients of the prunable weights on a training batch (``gradients``, computed by the trainer when
-    the rule's ``needs_gradients`` is set)."""
+    the rule's ``needs_gradients`` is set), and per-output-channel BatchNorm folding factors (``norm_scales``,
+    when ``needs_norm_scales`` is set; a weight without a norm after it has none)."""
 
     seed: int = 0
     gradients: Mapping[str, Tensor] = field(default_factory=dict)
+    norm_scales: Mapping[str, Tensor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,7 @@ class PruningMethod:
     uses_floor: bool
     rule: Callable[[Mapping[str, Tensor], float, MinimumThreshold, MaskContext], dict[str, Tensor]]
     needs_gradients: bool = False
+    needs_norm_scales: bool = False
 
 
 def _gmp(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
@@ -111,6 +127,10 @@ def _uniform(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: Ma
 
 def _on_devices(masks: Mapping[str, Tensor], w: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {n: m.to(w[n].device) for n, m in masks.items()}
+
+
+def _gmp_folded(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
+    return _on_devices(global_masks(folded_magnitudes(w, ctx.norm_scales), s, floor), w)
 
 
 def _random(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskContext) -> dict[str, Tensor]:
@@ -136,6 +156,8 @@ METHODS: dict[str, PruningMethod] = {m.name: m for m in (
     PruningMethod("lamp", "LAMP: layer-adaptive magnitude scores, ranked globally (Lee et al., 2021)", False, _lamp),
     PruningMethod("snip", "SNIP: |w * gradient| on a training batch, ranked globally (Lee et al., 2019)", True,
                   _snip, needs_gradients=True),
+    PruningMethod("gmp-folded", "Global MP on BatchNorm-folded magnitudes (the weights the device runs)", True,
+                  _gmp_folded, needs_norm_scales=True),
 )}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import itertools
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -28,6 +29,24 @@ def prunable_parameters(model: nn.Module, include: Iterable[str] = DEFAULT_INCLU
     if not selected:
         raise ConfigError(f"no prunable weights match include={list(include)} exclude={list(exclude)}")
     return selected
+
+
+def batchnorm_scales(model: nn.Module, names: Iterable[str]) -> dict[str, Tensor]:
+    """For each named weight whose module is directly followed (next sibling) by a BatchNorm over its output
+    channels: that norm's per-channel |gamma| / sqrt(running_var + eps), the factor folding the norm into the
+    weight multiplies each output channel by (as the TFLite export does). Other weights are left out."""
+    wanted = set(names)
+    scales = {}
+    for prefix, parent in model.named_modules():
+        children = list(parent.named_children())
+        for (child_name, layer), (_, norm) in itertools.pairwise(children):
+            name = f"{prefix}.{child_name}.weight" if prefix else f"{child_name}.weight"
+            weight = getattr(layer, "weight", None)
+            if (name in wanted and isinstance(weight, Tensor) and isinstance(norm, nn.modules.batchnorm._BatchNorm)
+                    and norm.affine and norm.running_var is not None and norm.num_features == weight.shape[0]):
+                with torch.no_grad():
+                    scales[name] = (norm.weight.abs() / (norm.running_var + norm.eps).sqrt()).detach().clone()
+    return scales
 
 
 def apply_masks(params: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> None:

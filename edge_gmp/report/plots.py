@@ -8,7 +8,7 @@ from typing import Any
 from edge_gmp.atomic import atomic_path
 from edge_gmp.report.study import Stat, axes, grid, int8_accuracy, label, layer_sparsity
 
-MARKERS = {"gmp": "o", "gmp-nofloor": "x", "uniform": "s", "random": "v", "lamp": "D"}
+MARKERS = {"gmp": "o", "gmp-nofloor": "x", "gmp-folded": "P", "uniform": "s", "random": "v", "lamp": "D"}
 LINES = {"gradual": "-", "oneshot": "--"}
 
 

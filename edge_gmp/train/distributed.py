@@ -90,6 +90,15 @@ def loss_weight(local: int, global_: int, ranks: Ranks) -> float:
     return local * ranks.world / global_ if ranks.distributed else 1.0
 
 
+def mean_over_ranks(t: Tensor) -> Tensor:
+    """``t`` averaged over ranks (itself in one process)."""
+    if not current().distributed:
+        return t
+    total = t.detach().clone()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
+
+
 def all_sum(values: list[float]) -> list[float]:
     if not current().distributed:
         return values

@@ -13,12 +13,14 @@ from edge_gmp.prune import (
     OneShot,
     PolynomialDecay,
     apply_masks,
+    batchnorm_scales,
     compute_masks,
     get_method,
     mask_gradients,
     mask_optimizer_state,
     prunable_parameters,
 )
+from edge_gmp.train.distributed import mean_over_ranks
 
 Gradients = Callable[[], Mapping[str, Tensor]]
 
@@ -30,6 +32,7 @@ class MaskedTraining:
     def __init__(self, model: nn.Module, schedule: OneShot | PolynomialDecay, floor: MinimumThreshold,
                  include: tuple[str, ...] = ("*",), exclude: tuple[str, ...] = (), method: str = "gmp",
                  seed: int = 0) -> None:
+        self.model = model
         self.params = prunable_parameters(model, include, exclude)
         self.schedule = schedule
         self.floor = floor
@@ -50,10 +53,16 @@ class MaskedTraining:
             return False
         self.sparsity = self.schedule(step)
         grads = dict(gradients()) if self.needs_gradients and gradients is not None else {}
-        context = MaskContext(seed=self.seed, gradients=grads)
+        context = MaskContext(seed=self.seed, gradients=grads, norm_scales=self._norm_scales())
         self.masks = compute_masks(self.method, self.params, self.sparsity, self.floor, context=context)
         apply_masks(self.params, self.masks)
         return True
+
+    def _norm_scales(self) -> dict[str, Tensor]:
+        if not get_method(self.method).needs_norm_scales:
+            return {}
+        scales = batchnorm_scales(self.model, self.params)
+        return {n: mean_over_ranks(t) for n, t in scales.items()}  # every rank's masks the same
 
     def before_optimizer_step(self) -> None:
         mask_gradients(self.params, self.masks)

@@ -156,3 +156,17 @@ def test_unknown_method_is_a_config_error() -> None:
         PruneConfig(method="magic")
     with pytest.raises(ConfigError, match="floor count"):
         PruneConfig(floor_count=-1)
+
+
+def test_gmp_folded_is_global_magnitude_of_the_folded_weights():
+    w = _weights(seed=4)
+    g = torch.Generator().manual_seed(5)
+    scales = {k: torch.rand(v.shape[0], generator=g) * 3 for k, v in w.items() if k != "layer3"}  # layer3: no norm
+    folded = {k: v * scales[k].reshape(-1, *([1] * (v.ndim - 1))) if k in scales else v for k, v in w.items()}
+    floor = MinimumThreshold(count=20)
+    ours = compute_masks("gmp-folded", w, 0.9, floor, context=MaskContext(norm_scales=scales))
+    assert all(torch.equal(ours[k], m) for k, m in global_magnitude_masks(folded, 0.9, floor).items())
+    plain = compute_masks("gmp", w, 0.9, floor)
+    assert not all(torch.equal(ours[k], m) for k, m in plain.items())  # the factors change the ranking
+    without_norms = compute_masks("gmp-folded", w, 0.9, floor)
+    assert all(torch.equal(without_norms[k], m) for k, m in plain.items())

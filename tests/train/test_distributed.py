@@ -47,15 +47,18 @@ def test_two_processes_match_one(tmp_path: Path, har, har_cache_dir: Path) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("method", ["gmp", "gmp-folded"])
 def test_mobilenet_with_augmentation_stays_in_sync_across_ranks(tmp_path: Path, cifar_archive: Path,
-                                                               cifar_cache_dir: Path) -> None:
+                                                               cifar_cache_dir: Path, method: str) -> None:
     """BatchNorm and batch augmentation under DDP: every rank ends with rank 0's weights and masks (the run
-    checks a fingerprint per tensor and fails otherwise); only rank 0 writes."""
+    checks a fingerprint per tensor and fails otherwise); only rank 0 writes. gmp-folded ranks by BatchNorm
+    statistics, which each rank updates from its own shard: its masks must still agree."""
     env = {**os.environ, "EDGE_GMP_CACHE": str(cifar_cache_dir), "OMP_NUM_THREADS": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     argv = ["--preset", "mobilenetv1-cifar10", "--data-path", str(cifar_archive), "--no-export", "--epochs", "1",
             "--prune-epochs", "1", "--finetune-epochs", "1", "--set", "data.train_limit=256", "--set",
-            "data.val_images=64", "--set", "data.test_limit=64", "--set", "prune.frequency=1", "--quiet"]
+            "data.val_images=64", "--set", "data.test_limit=64", "--set", "prune.frequency=1", "--method", method,
+            "--quiet"]
     run = subprocess.run([*torchrun, "-m", "edge_gmp.pipeline", *argv, "--out", str(tmp_path / "two")],
                          capture_output=True, text=True, env=env, timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr
