@@ -7,10 +7,10 @@
 - ``random``: unstructured random pruning, a fixed seeded score per weight ranked globally (so gradual
   pruning removes nested sets, as magnitude pruning does).
 - ``lamp``: LAMP (Lee et al., ICLR 2021), layer-adaptive magnitude scores ranked globally.
-- ``gmp-folded``: Global MP ranking the weights as the device runs them, each output channel multiplied by the
-  factor that folds the BatchNorm after it into the weight (|gamma| / sqrt(var + eps)); the same floors.
 - ``snip``: SNIP connection sensitivity (Lee et al., ICLR 2019), |w * dL/dw| on a training batch, ranked
   globally: a data-driven rule, given the model, a batch and its gradients through :class:`MaskContext`.
+- ``gmp-folded``: Global MP ranking the weights as the device runs them, each output channel multiplied by the
+  factor that folds the BatchNorm after it into the weight (|gamma| / sqrt(var + eps)); the same floors.
 
 Each rule owns its floor policy (``uses_floor``): Global MP (both variants) and SNIP honour the Minimum-Threshold
 floor; the layer-wise rule needs none (every layer keeps its share by construction); random and LAMP run as published.
