@@ -1,13 +1,16 @@
 """Training throughput: what the pipeline's loop costs over a plain PyTorch loop on the same model and data.
 
-    python benchmarks/train_speed.py [--steps 40] [--batch-size 128] [--repeats 3]
+    python benchmarks/train_speed.py [--steps 40] [--batch-size 128] [--repeats 3] [--compile]
 
 For MobileNet-V1 (width 0.25, 0.5) on 32x32 images and FastGRNN (hidden 64) on 128x9 windows, in one process:
 - plain: index a batch from the in-memory tensor, forward, backward, SGD/Adam step (the floor);
 - channels-last: the same with the model and batches in channels-last layout (images only; the pipeline's layout);
 - + augmentation: the pipeline's batched random crop + flip (images only), channels-last from here on;
 - + masking: Global MP masks at 90 % held the pipeline's way (gradients, weights and optimizer state masked);
-- pipeline: ``edge_gmp.train.train`` itself for the same number of steps (pruning phase, validation excluded).
+- pipeline: ``edge_gmp.train.train`` itself for the same number of steps (pruning phase, validation excluded);
+- compiled (with --compile, images only): the channels-last case through ``torch.compile`` (inductor), timed after
+  its compilation, which is reported separately: is compiling worth it on this CPU. Set
+  TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 for a cold compile time (the command written with the results says so).
 Each figure is the median of --repeats timings. Prints images (windows) per second and writes
 benchmarks/results/train_speed.json.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -65,7 +69,21 @@ def _steps_per_second(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch:
     return steps / (time.perf_counter() - started)
 
 
-def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
+def _compiled(model_name: str, params: dict, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int,
+              cfg: TrainConfig, repeats: int) -> tuple[float, float]:
+    """Samples per second of the compiled channels-last model (median), and the seconds its first steps took."""
+    torch.manual_seed(0)
+    model = torch.compile(create_model(model_name, **params))
+    layout = training_layout(x)
+    started = time.perf_counter()
+    _steps_per_second(model, x, y, batch, 1, cfg, False, None, layout)  # compiles forward and backward
+    compile_seconds = time.perf_counter() - started
+    rate = statistics.median(_steps_per_second(model, x, y, batch, steps, cfg, False, None, layout) * batch
+                             for _ in range(repeats))
+    return rate, compile_seconds
+
+
+def measure(name: str, batch: int, steps: int, repeats: int, compile_model: bool = False) -> dict:
     model_name, params, shape, classes, optimizer = CASES[name]
     images = len(shape) == 3
     cfg = TrainConfig(epochs=1, batch_size=batch, lr=0.01, optimizer=optimizer, seed=0,
@@ -101,8 +119,11 @@ def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
                            progress=False, augment=augment_batch if images else None, pretrained=True)
         timings.append(len(x_train) / result.history[0]["seconds"])
     rates["pipeline loop"] = statistics.median(timings)
-    return {"case": name, "prunable_weights": sum(p.numel() for p in prunable_parameters(model).values()),
-            "samples_per_second": rates}
+    row = {"case": name, "prunable_weights": sum(p.numel() for p in prunable_parameters(model).values()),
+           "samples_per_second": rates}
+    if compile_model and images:
+        rates["compiled"], row["compile_seconds"] = _compiled(model_name, params, x, y, batch, steps, cfg, repeats)
+    return row
 
 
 def main() -> None:
@@ -111,17 +132,26 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--compile", action="store_true", help="add torch.compile of the channels-last case")
     args = parser.parse_args()
-    rows = [measure(name, args.batch_size, args.steps, args.repeats) for name in args.cases.split(",")]
+    rows = [measure(name, args.batch_size, args.steps, args.repeats, args.compile) for name in args.cases.split(",")]
     labels = ["plain", "channels-last", "+ augmentation", "+ masking", "pipeline loop"]
+    if args.compile:
+        labels.append("compiled")
     table = [(r["case"], *(f"{r['samples_per_second'][k]:,.0f}" if k in r["samples_per_second"] else "-"
                            for k in labels),
               f"{r['samples_per_second']['pipeline loop'] / r['samples_per_second']['plain']:.0%}") for r in rows]
     print(text_table(("case", *labels, "pipeline / plain"), table))
+    for r in rows:
+        if "compile_seconds" in r:
+            print(f"{r['case']}: compiling took {r['compile_seconds']:.0f} s")
+    cold = os.environ.get("TORCHINDUCTOR_FORCE_DISABLE_CACHES") == "1"
+    command = (("TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 " if cold else "")
+               + f"python benchmarks/train_speed.py --steps {args.steps} --batch-size {args.batch_size} "
+               f"--repeats {args.repeats} --cases '{args.cases}'" + (" --compile" if args.compile else ""))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "train_speed.json").write_text(json.dumps({
-        "command": f"python benchmarks/train_speed.py --steps {args.steps} --batch-size {args.batch_size} "
-                   f"--repeats {args.repeats} --cases '{args.cases}'",
+        "command": command,
         "machine": describe_machine(), "unit": "training samples per second", "rows": rows}, indent=2) + "\n")
 
 
