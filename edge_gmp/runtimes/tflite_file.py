@@ -555,3 +555,19 @@ def inspect_tflite(path: str | os.PathLike) -> TFLiteInfo:
     except _Invalid as exc:
         raise UserError(_one_line(f"{p} is not a valid TFLite model: {exc}")) from None
     return _summary(p, len(data), model)
+
+
+def load_checked(path: str | os.PathLike) -> tuple[TFLiteInfo, schema.ModelT]:
+    """:func:`inspect_tflite`, then the parsed model object tree for readers that go on to use it."""
+    info = inspect_tflite(path)
+    return info, _parse(Path(path).read_bytes())
+
+
+def decoded_constants(model: schema.ModelT, subgraph: int = 0) -> dict[int, np.ndarray | None]:
+    """The values TFLM_DECODE writes into each of its output tensors in ``subgraph`` (flat, in memory order);
+    None for a decoder this reader does not know (only PRUNING is decoded here)."""
+    sg = model.subgraphs[subgraph]
+    buffers = model.buffers or []
+    constant = [bool(_buffer_bytes(buffers[t.buffer])) for t in sg.tensors]
+    op_names = [_op_name(code) for code in model.operatorCodes or []]
+    return _decode_outputs(_Graph(subgraph, sg.tensors, buffers, constant, op_names), sg.operators or [])

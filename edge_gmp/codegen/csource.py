@@ -1,0 +1,498 @@
+"""The C the generator emits, as named pieces: the arithmetic helpers (TFLite's fixed-point rounding), the
+row decoders of each weight format, and the kernels. The generated file holds only the pieces its model uses, so
+that it compiles with ``-Wall -Wextra -Werror`` (no unused functions)."""
+
+from __future__ import annotations
+
+from string import Template
+
+PRELUDE = """\
+#include <stdint.h>
+#include <string.h>
+
+#ifndef EG_LAYER_HOOK
+#define EG_LAYER_HOOK(layer)
+#endif
+
+static inline int32_t eg_min(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t eg_max(int32_t a, int32_t b) { return a > b ? a : b; }
+
+/* TFLite's MultiplyByQuantizedMultiplier (int32, double rounding): a saturating rounding doubling high multiply,
+   then a rounding right shift. */
+static inline int32_t eg_mbqm32(int32_t x, int32_t multiplier, int shift) {
+  const int left = shift > 0 ? shift : 0;
+  const int right = shift > 0 ? 0 : -shift;
+  const int32_t a = (int32_t)((uint32_t)x << left);
+  int32_t high;
+  if (a == INT32_MIN && multiplier == INT32_MIN) {
+    high = INT32_MAX;
+  } else {
+    const int64_t ab = (int64_t)a * (int64_t)multiplier;
+    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+    high = (int32_t)((ab + nudge) / (1LL << 31));
+  }
+  {
+    const int32_t mask = (int32_t)((1LL << right) - 1);
+    const int32_t remainder = high & mask;
+    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+  }
+}
+"""
+
+MBQM64 = """\
+/* TFLite's MultiplyByQuantizedMultiplier for int64 accumulators: a 16-bit reduced multiplier, one rounding. */
+static inline int32_t eg_mbqm64(int64_t x, int32_t multiplier, int shift) {
+  const int32_t reduced = multiplier < 0x7FFF0000 ? ((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+  const int total = 15 - shift;
+  return (int32_t)((x * (int64_t)reduced + ((int64_t)1 << (total - 1))) >> total);
+}
+"""
+
+WEIGHTS = """\
+typedef struct {
+  uint8_t format;
+  uint16_t rows;
+  uint16_t length;
+  const int8_t *values;
+  const uint8_t *index;
+  const uint8_t *counts8;
+  const uint16_t *counts16;
+} eg_weights;
+
+typedef struct {
+  const int8_t *values;
+  const uint8_t *index;
+  uint32_t nibble;
+} eg_cursor;
+
+static void eg_cursor_start(const eg_weights *w, eg_cursor *c) {
+  c->values = w->values;
+  c->index = w->index;
+  c->nibble = 0;
+}
+"""
+
+DECODERS = {
+    "dense": """\
+static int eg_row_dense(const eg_weights *w, eg_cursor *c, uint16_t *k) {
+  int i;
+  for (i = 0; i < w->length; ++i) k[i] = (uint16_t)i;
+  c->values += w->length;
+  return w->length;
+}
+""",
+    "bitmask": """\
+static int eg_row_bitmask(const eg_weights *w, eg_cursor *c, uint16_t *k) {
+  const int bytes = (w->length + 7) / 8;
+  int n = 0, b;
+  for (b = 0; b < bytes; ++b) {
+    uint32_t bits = c->index[b];
+    while (bits) {
+      const int bit = __builtin_ctz(bits);
+      k[n++] = (uint16_t)(b * 8 + bit);
+      bits &= bits - 1;
+    }
+  }
+  c->index += bytes;
+  c->values += n;
+  return n;
+}
+""",
+    "block4": """\
+static int eg_row_block4(const eg_weights *w, eg_cursor *c, uint16_t *k) {
+  const int blocks = (w->length + 3) / 4;
+  const int bytes = (blocks + 7) / 8;
+  int n = 0, stored = 0, b;
+  for (b = 0; b < bytes; ++b) {
+    uint32_t bits = c->index[b];
+    while (bits) {
+      const int first = (b * 8 + __builtin_ctz(bits)) * 4;
+      int j;
+      for (j = 0; j < 4; ++j) {
+        if (first + j < w->length) k[n++] = (uint16_t)(first + j);
+      }
+      stored += 4;
+      bits &= bits - 1;
+    }
+  }
+  c->index += bytes;
+  c->values += stored;
+  return n;
+}
+""",
+    "delta4": """\
+static int eg_row_delta4(const eg_weights *w, eg_cursor *c, uint16_t *k, int row) {
+  const int n = w->counts8 ? w->counts8[row] : w->counts16[row];
+  int i, position = -1;
+  for (i = 0; i < n; ++i) {
+    int gap = 0, nib;
+    do {
+      nib = (c->index[c->nibble >> 1] >> ((c->nibble & 1) * 4)) & 15;
+      c->nibble++;
+      gap += nib;
+    } while (nib == 15);
+    position += gap + 1;
+    k[i] = (uint16_t)position;
+  }
+  c->values += n;
+  return n;
+}
+""",
+}
+
+_NEXT_ROW = Template("""\
+/* Decode the next row: its stored values start at *values, the element position of each in k[]. */
+static int eg_next_row(const eg_weights *w, eg_cursor *c, uint16_t *k, int row, const int8_t **values) {
+  *values = c->values;
+  switch (w->format) {
+$cases    default: break;
+  }
+  (void)row;
+  return 0;
+}
+""")
+
+FORMAT_CODES = {"dense": 0, "bitmask": 1, "block4": 2, "delta4": 3}
+
+
+def next_row(formats: set[str]) -> str:
+    cases = ""
+    for name in sorted(formats, key=FORMAT_CODES.__getitem__):
+        args = "w, c, k, row" if name == "delta4" else "w, c, k"
+        cases += f"    case {FORMAT_CODES[name]}: return eg_row_{name}({args});\n"
+    return _NEXT_ROW.substitute(cases=cases)
+
+
+CONV_TYPES = """\
+typedef struct {
+  int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
+  int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+  int32_t depthwise, depth_multiplier;
+  int32_t in_offset, out_offset, act_min, act_max;
+  const int32_t *multiplier;
+  const int8_t *shift;
+  const void *bias;
+  eg_weights w;
+} eg_conv;
+"""
+
+# One kernel for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (a 1x1 convolution over the batch): output
+# channel after output channel, the row's kept positions are decoded once, then every output position multiplies
+# only those. $IO is the activation type, $ACC the accumulator and bias type, $MBQM the matching requantisation.
+CONV = Template("""\
+static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k, int32_t *off) {
+  const int32_t row_c = p->depthwise ? 1 : p->in_c;
+  const int32_t last_y = (p->k_h - 1) * p->dil_h, last_x = (p->k_w - 1) * p->dil_w;
+  const $ACC *bias = (const $ACC *)p->bias;
+  eg_cursor cur;
+  int32_t oc;
+  eg_cursor_start(&p->w, &cur);
+  for (oc = 0; oc < p->out_c; ++oc) {
+    const int8_t *values;
+    const int n = eg_next_row(&p->w, &cur, k, oc, &values);
+    const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
+    const int32_t multiplier = p->multiplier[oc], shift = p->shift[oc];
+    const $ACC b = bias ? bias[oc] : 0;
+    int32_t j, oy, ox;
+    if (n == 0) {
+      const $IO constant = ($IO)eg_min(eg_max($MBQM(b, multiplier, shift) + p->out_offset, p->act_min),
+                                        p->act_max);
+      for (j = 0; j < p->out_h * p->out_w; ++j) out[j * p->out_c + oc] = constant;
+      continue;
+    }
+    for (j = 0; j < n; ++j) {
+      const int32_t ic = k[j] % row_c, kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);
+      off[j] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * p->in_c + ic;
+    }
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const int32_t iy0 = oy * p->stride_h - p->pad_t;
+      for (ox = 0; ox < p->out_w; ++ox) {
+        const int32_t ix0 = ox * p->stride_w - p->pad_l;
+        const $IO *x = in + (iy0 * p->in_w + ix0) * p->in_c + channel;
+        $ACC acc = 0;
+        if (iy0 >= 0 && ix0 >= 0 && iy0 + last_y < p->in_h && ix0 + last_x < p->in_w) {
+          for (j = 0; j < n; ++j) acc += ($ACC)values[j] * (x[off[j]] + p->in_offset);
+        } else {
+          for (j = 0; j < n; ++j) {
+            const int32_t kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);
+            const int32_t iy = iy0 + ky * p->dil_h, ix = ix0 + kx * p->dil_w;
+            if (iy < 0 || ix < 0 || iy >= p->in_h || ix >= p->in_w) continue;
+            acc += ($ACC)values[j] * (x[off[j]] + p->in_offset);
+          }
+        }
+        acc += b;
+        out[(oy * p->out_w + ox) * p->out_c + oc] =
+            ($IO)eg_min(eg_max($MBQM(acc, multiplier, shift) + p->out_offset, p->act_min), p->act_max);
+      }
+    }
+  }
+}
+""")
+
+CONV_VARIANTS = {  # name -> activation type, accumulator type, requantisation
+    "s8": ("int8_t", "int32_t", "eg_mbqm32"),
+    "s16": ("int16_t", "int64_t", "eg_mbqm64"),
+    "s16a32": ("int16_t", "int32_t", "eg_mbqm32"),
+}
+
+
+def conv(variant: str) -> str:
+    io, acc, mbqm = CONV_VARIANTS[variant]
+    return CONV.substitute(name=variant, IO=io, ACC=acc, MBQM=mbqm)
+
+
+BROADCAST_TYPES = """\
+typedef struct {
+  int32_t dims[4];
+  int32_t stride1[4], stride2[4];
+} eg_shape4;
+"""
+
+ADDSUB_TYPES = """\
+typedef struct {
+  eg_shape4 shape;
+  int32_t subtract, left_shift;
+  int32_t in1_offset, in2_offset, out_offset;
+  int32_t in1_multiplier, in2_multiplier, out_multiplier;
+  int32_t in1_shift, in2_shift, out_shift;
+  int32_t act_min, act_max;
+} eg_addsub;
+"""
+
+ADDSUB = Template("""\
+static void eg_addsub_$name(const eg_addsub *p, const $IO *a, const $IO *b, $IO *out) {
+  const eg_shape4 *s = &p->shape;
+  int32_t i0, i1, i2, i3, o = 0;
+  for (i0 = 0; i0 < s->dims[0]; ++i0)
+    for (i1 = 0; i1 < s->dims[1]; ++i1)
+      for (i2 = 0; i2 < s->dims[2]; ++i2)
+        for (i3 = 0; i3 < s->dims[3]; ++i3, ++o) {
+          const int32_t ia = i0 * s->stride1[0] + i1 * s->stride1[1] + i2 * s->stride1[2] + i3 * s->stride1[3];
+          const int32_t ib = i0 * s->stride2[0] + i1 * s->stride2[1] + i2 * s->stride2[2] + i3 * s->stride2[3];
+          const int32_t x = (int32_t)((uint32_t)(p->in1_offset + a[ia]) << p->left_shift);
+          const int32_t y = (int32_t)((uint32_t)(p->in2_offset + b[ib]) << p->left_shift);
+          const int32_t sx = eg_mbqm32(x, p->in1_multiplier, p->in1_shift);
+          const int32_t sy = eg_mbqm32(y, p->in2_multiplier, p->in2_shift);
+          const int32_t raw = eg_mbqm32(p->subtract ? sx - sy : sx + sy, p->out_multiplier, p->out_shift);
+          out[o] = ($IO)eg_min(eg_max(raw + p->out_offset, p->act_min), p->act_max);
+        }
+}
+""")
+
+MUL_TYPES = """\
+typedef struct {
+  eg_shape4 shape;
+  int32_t in1_offset, in2_offset, out_offset, multiplier, shift, act_min, act_max;
+} eg_mul;
+"""
+
+MUL = Template("""\
+static void eg_mul_$name(const eg_mul *p, const $IO *a, const $IO *b, $IO *out) {
+  const eg_shape4 *s = &p->shape;
+  int32_t i0, i1, i2, i3, o = 0;
+  for (i0 = 0; i0 < s->dims[0]; ++i0)
+    for (i1 = 0; i1 < s->dims[1]; ++i1)
+      for (i2 = 0; i2 < s->dims[2]; ++i2)
+        for (i3 = 0; i3 < s->dims[3]; ++i3, ++o) {
+          const int32_t ia = i0 * s->stride1[0] + i1 * s->stride1[1] + i2 * s->stride1[2] + i3 * s->stride1[3];
+          const int32_t ib = i0 * s->stride2[0] + i1 * s->stride2[1] + i2 * s->stride2[2] + i3 * s->stride2[3];
+          const int32_t product = (p->in1_offset + a[ia]) * (p->in2_offset + b[ib]);
+          const int32_t raw = eg_mbqm32(product, p->multiplier, p->shift) + p->out_offset;
+          out[o] = ($IO)eg_min(eg_max(raw, p->act_min), p->act_max);
+        }
+}
+""")
+
+IO_TYPES = {"s8": "int8_t", "s16": "int16_t"}
+
+
+def addsub(variant: str) -> str:
+    return ADDSUB.substitute(name=variant, IO=IO_TYPES[variant])
+
+
+def mul(variant: str) -> str:
+    return MUL.substitute(name=variant, IO=IO_TYPES[variant])
+
+
+SIGMOID_TABLE_NAME = "eg_sigmoid_u16"
+
+# TFLite's int16 LOGISTIC and TANH: a 256-entry table of sigmoid(i / 24) in 0.16 fixed point, interpolated.
+LOGISTIC16 = """\
+static void eg_logistic_s16(int32_t multiplier, int32_t left_shift, int32_t size, const int16_t *in,
+                            int16_t *out) {
+  int32_t i, round;
+  if (multiplier == 0) {
+    multiplier = 3 << left_shift;
+    left_shift = 0;
+  }
+  round = left_shift > 0 ? 1 << (left_shift - 1) : 0;
+  for (i = 0; i < size; ++i) {
+    const int32_t x = (in[i] * multiplier + round) >> left_shift;
+    const uint32_t ax = (uint32_t)(x < 0 ? -x : x);
+    const uint32_t uh = ax >> 9;
+    uint32_t result;
+    if (uh >= 255) {
+      result = 0x7FFFu << 10;
+    } else {
+      const uint32_t ua = eg_sigmoid_u16[uh], ub = eg_sigmoid_u16[uh + 1];
+      result = (ua << 9) + (ax & 0x1ff) * (ub - ua);
+    }
+    result = x >= 0 ? (result + (1u << 9)) : ((1u << (16 + 9)) - result + (1u << 9) - 1);
+    out[i] = (int16_t)(result >> 10);
+  }
+}
+"""
+
+TANH16 = """\
+static void eg_tanh_s16(int32_t multiplier, int32_t left_shift, int32_t size, const int16_t *in, int16_t *out) {
+  int32_t i, round;
+  if (multiplier == 0) {
+    multiplier = 3 << left_shift;
+    left_shift = 0;
+  }
+  round = left_shift > 0 ? 1 << (left_shift - 1) : 0;
+  for (i = 0; i < size; ++i) {
+    const int32_t x = (in[i] * multiplier + round) >> left_shift;
+    const uint32_t ax = (uint32_t)(x < 0 ? -x : x);
+    const uint32_t uh = ax >> 8;
+    int32_t result;
+    if (uh >= 255) {
+      result = 0xFFFF << 8;
+    } else {
+      const uint32_t ua = eg_sigmoid_u16[uh], ub = eg_sigmoid_u16[uh + 1];
+      result = (int32_t)((ua << 8) + (ax & 0xFF) * (ub - ua));
+    }
+    result = x >= 0 ? (result - (1 << (14 + 9)) + (1 << (9 - 2))) : (-result + (1 << (14 + 9)) + (1 << (9 - 2)) - 1);
+    out[i] = (int16_t)(result >> (9 - 1));
+  }
+}
+"""
+
+LUT8 = """\
+static void eg_lut_s8(const int8_t *table, int32_t size, const int8_t *in, int8_t *out) {
+  int32_t i;
+  for (i = 0; i < size; ++i) out[i] = table[(uint8_t)in[i]];
+}
+"""
+
+MEAN_TYPES = """\
+typedef struct {
+  int32_t dims[4];
+  int32_t reduce[4];
+  int32_t count, in_zero_point, out_zero_point, multiplier, shift, lo, hi;
+} eg_mean;
+"""
+
+# TFLite's integer MEAN: int32 sums over the reduced axes, the zero point taken out, then one requantisation
+# whose multiplier already holds the division by the element count.
+MEAN = Template("""\
+static void eg_mean_$name(const eg_mean *p, const $IO *in, $IO *out, int32_t *sums, int32_t outputs) {
+  int32_t i0, i1, i2, i3, o, i = 0;
+  for (o = 0; o < outputs; ++o) sums[o] = 0;
+  for (i0 = 0; i0 < p->dims[0]; ++i0)
+    for (i1 = 0; i1 < p->dims[1]; ++i1)
+      for (i2 = 0; i2 < p->dims[2]; ++i2)
+        for (i3 = 0; i3 < p->dims[3]; ++i3, ++i) {
+          const int32_t d0 = p->reduce[0] ? 0 : i0, d1 = p->reduce[1] ? 0 : i1;
+          const int32_t d2 = p->reduce[2] ? 0 : i2, d3 = p->reduce[3] ? 0 : i3;
+          const int32_t n1 = p->reduce[1] ? 1 : p->dims[1], n2 = p->reduce[2] ? 1 : p->dims[2];
+          const int32_t n3 = p->reduce[3] ? 1 : p->dims[3];
+          sums[((d0 * n1 + d1) * n2 + d2) * n3 + d3] += in[i];
+        }
+  for (o = 0; o < outputs; ++o) {
+    const int32_t shifted = sums[o] - p->in_zero_point * p->count;
+    const int32_t v = eg_mbqm32(shifted, p->multiplier, p->shift) + p->out_zero_point;
+    out[o] = ($IO)eg_min(eg_max(v, p->lo), p->hi);
+  }
+}
+""")
+
+
+def mean(variant: str) -> str:
+    return MEAN.substitute(name=variant, IO=IO_TYPES[variant])
+
+
+PAD_TYPES = """\
+typedef struct {
+  int32_t in_dims[4], out_dims[4], before[4];
+  int32_t value, itemsize;
+} eg_pad;
+"""
+
+PAD = """\
+static void eg_pad(const eg_pad *p, const void *in, void *out) {
+  const int32_t *d = p->in_dims, *o = p->out_dims, *b = p->before;
+  const int32_t size = p->itemsize;
+  const int32_t total = o[0] * o[1] * o[2] * o[3];
+  int32_t i, i0, i1, i2;
+  for (i = 0; i < total; ++i) {
+    if (size == 1) ((int8_t *)out)[i] = (int8_t)p->value;
+    else ((int16_t *)out)[i] = (int16_t)p->value;
+  }
+  for (i0 = 0; i0 < d[0]; ++i0)
+    for (i1 = 0; i1 < d[1]; ++i1)
+      for (i2 = 0; i2 < d[2]; ++i2) {
+        const int32_t src = ((i0 * d[1] + i1) * d[2] + i2) * d[3];
+        const int32_t dst = (((i0 + b[0]) * o[1] + i1 + b[1]) * o[2] + i2 + b[2]) * o[3] + b[3];
+        memcpy((int8_t *)out + dst * size, (const int8_t *)in + src * size, (size_t)(d[3] * size));
+      }
+}
+"""
+
+POOL_TYPES = """\
+typedef struct {
+  int32_t batches, in_h, in_w, channels, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_t, pad_l;
+  int32_t act_min, act_max;
+} eg_pool;
+"""
+
+# TFLite's int8/int16 pooling: the window clipped to the input; the average rounds half away from zero.
+POOL = Template("""\
+static void eg_pool_$name(const eg_pool *p, const $IO *in, $IO *out, int32_t average) {
+  int32_t n, oy, ox, c;
+  for (n = 0; n < p->batches; ++n)
+    for (oy = 0; oy < p->out_h; ++oy)
+      for (ox = 0; ox < p->out_w; ++ox)
+        for (c = 0; c < p->channels; ++c) {
+          const int32_t y0 = oy * p->stride_h - p->pad_t, x0 = ox * p->stride_w - p->pad_l;
+          const int32_t fy0 = eg_max(0, -y0), fy1 = eg_min(p->k_h, p->in_h - y0);
+          const int32_t fx0 = eg_max(0, -x0), fx1 = eg_min(p->k_w, p->in_w - x0);
+          int32_t acc = average ? 0 : $LOWEST, count = 0, fy, fx;
+          for (fy = fy0; fy < fy1; ++fy)
+            for (fx = fx0; fx < fx1; ++fx) {
+              const $IO v = in[((n * p->in_h + y0 + fy) * p->in_w + x0 + fx) * p->channels + c];
+              if (average) acc += v;
+              else acc = v > acc ? v : acc;
+              ++count;
+            }
+          if (average && count > 0) acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+          out[((n * p->out_h + oy) * p->out_w + ox) * p->channels + c] =
+              ($IO)eg_min(eg_max(acc, p->act_min), p->act_max);
+        }
+}
+""")
+
+
+def pool(variant: str) -> str:
+    lowest = "INT8_MIN" if variant == "s8" else "INT16_MIN"
+    return POOL.substitute(name=variant, IO=IO_TYPES[variant], LOWEST=lowest)
+
+
+REQUANTIZE = Template("""\
+static void eg_requantize_${src}_${dst}(int32_t size, const $SRC *in, $DST *out, int32_t in_zero_point,
+                                        int32_t out_zero_point, int32_t multiplier, int32_t shift) {
+  int32_t i;
+  for (i = 0; i < size; ++i) {
+    const int32_t v = eg_mbqm32(in[i] - in_zero_point, multiplier, shift) + out_zero_point;
+    out[i] = ($DST)eg_min(eg_max(v, $LO), $HI);
+  }
+}
+""")
+
+_LIMITS = {"s8": ("INT8_MIN", "INT8_MAX"), "s16": ("INT16_MIN", "INT16_MAX")}
+
+
+def requantize(src: str, dst: str) -> str:
+    lo, hi = _LIMITS[dst]
+    return REQUANTIZE.substitute(src=src, dst=dst, SRC=IO_TYPES[src], DST=IO_TYPES[dst], LO=lo, HI=hi)
