@@ -7,7 +7,7 @@ public functions; native runs happen in child processes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from edge_gmp.export.compression import compress_tflite
 from edge_gmp.runtimes import device_runtime, runtime_spec
 from edge_gmp.runtimes.isolated import run_isolated
 from edge_gmp.verify.decoded import ArenaModes, measure_arena_modes
-from edge_gmp.verify.equivalence import Equivalence, compare_traces, quantize_inputs, trace
+from edge_gmp.verify.equivalence import Equivalence, Trace, compare_traces, quantize_inputs, trace
 
 ARENA_LIMIT = 1 << 28
 
@@ -37,6 +37,7 @@ class DeviceFile:
     equivalence: Equivalence | None = None
     compression: dict[str, Any] | None = None
     note: str = ""
+    reference: Trace | None = field(default=None, repr=False)  # TFLM's raw outputs on the inputs proven on
 
     @property
     def compressed(self) -> bool:
@@ -55,8 +56,9 @@ class DeviceFile:
                 "compression": self.compression, "note": self.note}
 
 
-def _traces(dense: Path, candidate: Path, raw: list[np.ndarray]) -> Equivalence:
-    return compare_traces(trace(dense, raw), trace(candidate, raw))
+def _traces(dense: Path, candidate: Path, raw: list[np.ndarray]) -> tuple[Equivalence, Trace]:
+    reference = trace(dense, raw)
+    return compare_traces(reference, trace(candidate, raw)), reference
 
 
 def choose_device_file(dense: Path, dense_arena: int, test_inputs: np.ndarray, samples: int | None = None,
@@ -80,7 +82,7 @@ def choose_device_file(dense: Path, dense_arena: int, test_inputs: np.ndarray, s
     raw = quantize_inputs(dense, [inputs])
     log(f"compress: {dense.name} {model.size_before:,} -> {model.size_after:,} B; proving identical {runtime} "
         f"outputs on {len(inputs):,} test samples")
-    equivalence = run_isolated(_traces, dense, target, raw, runtime=runtime)
+    equivalence, reference = run_isolated(_traces, dense, target, raw, runtime=runtime)
     if not equivalence.identical:
         raise UserError(f"the compressed device artifact's {runtime} outputs differ from the dense file's: "
                         f"{equivalence.describe()}; this is a bug in edge_gmp's compressor")
@@ -92,4 +94,4 @@ def choose_device_file(dense: Path, dense_arena: int, test_inputs: np.ndarray, s
     compression = {"bytes_before": model.size_before, "bytes_after": model.size_after,
                    "breakdown": {"before": model.before, "after": model.after}, "cuts": model.cuts,
                    "tensors": [asdict(row) for row in model.tensors], "arena_modes": modes.to_dict()}
-    return DeviceFile(target, dense, arena, buffer, modes.mode or "", equivalence, compression)
+    return DeviceFile(target, dense, arena, buffer, modes.mode or "", equivalence, compression, reference=reference)

@@ -134,7 +134,8 @@ def row_positions(encoded: EncodedRows) -> list[list[int]]:
         return [list(range(length)) for _ in range(encoded.rows)]
     if encoded.format in ("bitmask", "block4"):
         unit = 1 if encoded.format == "bitmask" else 4
-        per_row = -(-(-(-length // unit)) // 8)
+        units = -(-length // unit)
+        per_row = -(-units // 8)
         bits = np.unpackbits(encoded.index.reshape(encoded.rows, per_row), axis=1, bitorder="little")
         for r in range(encoded.rows):
             ks = [b * unit + j for b in np.flatnonzero(bits[r]) for j in range(unit) if b * unit + j < length]

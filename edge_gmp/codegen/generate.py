@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from edge_gmp.codegen import lower_conv, lower_elementwise, lower_shape  # noqa: F401  (register lowerings)
-from edge_gmp.codegen.graph import Graph, Op, UnsupportedModel, load_graph
+from edge_gmp.codegen.csource import PRELUDE
+from edge_gmp.codegen.graph import Graph, UnsupportedModel, load_graph
 from edge_gmp.codegen.layers import C_TYPES, LOWERINGS, Emitter, Layer
 from edge_gmp.codegen.lower_shape import pad_amounts
-from edge_gmp.codegen.csource import PRELUDE
 from edge_gmp.codegen.pieces import assemble
 from edge_gmp.codegen.plan import Buffer, plan_memory
 

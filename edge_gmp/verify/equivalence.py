@@ -206,12 +206,17 @@ def _trace_streaming(session: Session, windows: np.ndarray, plan: Mapping[str, i
 def trace(model: str | os.PathLike, inputs: Sequence[np.ndarray], **options: int) -> Trace:
     """Run ``model`` in TFLite Micro over ``inputs`` (see the module docstring); ``options`` go to the session
     (``arena_bytes``, ``alt_decompression_bytes``)."""
-    start = time.perf_counter()
     with open_session(device_runtime(), model, **options) as session:
-        plan = _is_streaming(session, inputs)
-        outs = (_trace_streaming(session, np.asarray(inputs[0]), plan) if plan is not None
-                else _trace_one_shot(session, inputs))
-        return Trace(tuple(outs), session.outputs, plan is not None, time.perf_counter() - start)
+        return trace_session(session, inputs)
+
+
+def trace_session(session: Session, inputs: Sequence[np.ndarray]) -> Trace:
+    """:func:`trace` with an opened session of any implementation (e.g. the compiled C library)."""
+    start = time.perf_counter()
+    plan = _is_streaming(session, inputs)
+    outs = (_trace_streaming(session, np.asarray(inputs[0]), plan) if plan is not None
+            else _trace_one_shot(session, inputs))
+    return Trace(tuple(outs), session.outputs, plan is not None, time.perf_counter() - start)
 
 
 def _bits(values: np.ndarray) -> np.ndarray:
