@@ -57,7 +57,9 @@ def _table(result: CompiledModel) -> str:
     if result.equivalence is not None:
         lines.append(f"vs TFLite Micro: {result.equivalence.describe()}")
     lines.append("host us: time per layer on this machine (a profile, not a microcontroller figure)")
-    lines.append("wrote " + ", ".join(str(p) for p in result.files))
+    lines.append("wrote " + ", ".join(p.name for p in result.files))
+    if result.files:
+        lines.append(f"   in {result.files[0].parent}")
     return "\n".join(lines)
 
 

@@ -417,11 +417,11 @@ PAD_TYPES = """\
 typedef struct {
   int32_t in_dims[4], out_dims[4], before[4];
   int32_t value, itemsize;
-} eg_pad;
+} eg_padding;
 """
 
 PAD = """\
-static void eg_pad(const eg_pad *p, const void *in, void *out) {
+static void eg_pad(const eg_padding *p, const void *in, void *out) {
   const int32_t *d = p->in_dims, *o = p->out_dims, *b = p->before;
   const int32_t size = p->itemsize;
   const int32_t total = o[0] * o[1] * o[2] * o[3];

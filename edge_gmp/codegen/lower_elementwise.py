@@ -12,13 +12,13 @@ from edge_gmp.codegen.quant import activation_range, checked_log2, quantize_mult
 _VARIANTS = {"int8": "s8", "int16": "s16"}
 
 
-def _io(graph: Graph, op: Op, count: int) -> tuple[list[Tensor], Tensor]:
+def _io(graph: Graph, op: Op, count: int, same_type: bool = True) -> tuple[list[Tensor], Tensor]:
     ins = [graph.tensor(t) for t in op.inputs[:count]]
     y = graph.tensor(op.outputs[0])
     for t in [*ins, y]:
         require(t.dtype in _VARIANTS and t.quantized, graph, op,
                 f"has a {t.dtype}{'' if t.quantized else ' unquantised'} tensor (quantised int8/int16 only)")
-    require(all(t.dtype == y.dtype for t in ins), graph, op, "mixes integer types")
+    require(not same_type or all(t.dtype == y.dtype for t in ins), graph, op, "mixes integer types")
     return ins, y
 
 
@@ -122,7 +122,7 @@ def lower_logistic_tanh(graph: Graph, op: Op, emitter: Emitter) -> Layer:
 
 @lowering("QUANTIZE")
 def lower_quantize(graph: Graph, op: Op, emitter: Emitter) -> Layer:
-    (x,), y = _io(graph, op, 1)
+    (x,), y = _io(graph, op, 1, same_type=False)
     multiplier, shift = quantize_multiplier(float(x.scale) / float(y.scale))
     src, dst = _VARIANTS[x.dtype], _VARIANTS[y.dtype]
     call = (f"eg_requantize_{src}_{dst}({y.size}, {{in0}}, {{out0}}, {x.zero_point}, {y.zero_point}, "

@@ -42,7 +42,7 @@ def lower_pad(graph: Graph, op: Op, emitter: Emitter) -> Layer:
     dims_in, dims_out = shape4(x.shape, graph, op), shape4(y.shape, graph, op)
     fields = (f"{{{', '.join(map(str, dims_in))}}}, {{{', '.join(map(str, dims_out))}}}, "
               f"{{{', '.join(map(str, before))}}}, {value}, {x.itemsize}")
-    params = emitter.struct(f"l{op.index}", "eg_pad", fields)
+    params = emitter.struct(f"l{op.index}", "eg_padding", fields)
     return Layer(op, f"eg_pad(&{params}, {{in0}}, {{out0}});", [x.index], [y.index], ["pad_types", "pad"],
                  LayerReport(op.index, op.kind, y.name))
 
@@ -105,7 +105,7 @@ def lower_concatenation(graph: Graph, op: Op, emitter: Emitter) -> Layer:
         lines.append(f"for (j = 0; j < {outer}; ++j) memcpy((int8_t *){{out0}} + j * {y.size // outer * y.itemsize} "
                      f"+ {offset}, (const int8_t *){{in{i}}} + j * {chunk}, {chunk});")
         offset += chunk
-    call = "{ int32_t j; " + " ".join(lines) + " }"
+    call = "{{ int32_t j; " + " ".join(lines) + " }}"
     return Layer(op, call, [t.index for t in ins], [y.index], [], LayerReport(op.index, op.kind, y.name))
 
 
