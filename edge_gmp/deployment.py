@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_gmp.codegen import CompiledModel, UnsupportedModel, compile_model
 from edge_gmp.config import ExportConfig
 from edge_gmp.data.registry import PreparedData, dataset_spec
 from edge_gmp.device_file import DeviceFile, choose_device_file
@@ -23,6 +24,7 @@ from edge_gmp.run_record import RunRecord
 from edge_gmp.runtimes import device_runtime, runtime_spec
 from edge_gmp.verify import check_budget, find_device
 from edge_gmp.verify.checks import ArtifactCheck, Candidate, check_artifacts
+from edge_gmp.verify.equivalence import quantize_inputs
 
 SPARSE_ON_TFLM = ("TFLite's sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel): their size is "
                   "reported for reference only; the device file stores pruned weights with TFLM_DECODE instead")
@@ -123,6 +125,23 @@ def _budget(device_file: DeviceFile, check: ArtifactCheck, export: ExportConfig)
     return {**budget.to_dict(), "artifact": label}, budget.failures()
 
 
+def _compile(device: DeviceFile, x_test: Any, out_dir: Path, name: str,
+             log: Log) -> tuple[CompiledModel | None, list[str], list[str]]:
+    """The device file as our own C library, its outputs compared with TFLM's on the whole test set; returns it,
+    the failures (outputs that differ) and the notes (a model the generator does not compile)."""
+    raw = quantize_inputs(device.dense_path, [x_test])
+    try:
+        compiled = compile_model(device.path, out_dir, name, raw, device.reference)
+    except UnsupportedModel as exc:
+        return None, [], [f"compiled C not generated: {exc}"]
+    s = compiled.summary()
+    log(f"codegen: {name}.c: {s['const_bytes']:,} B of weights and parameters, {s['arena_bytes']:,} B arena, "
+        f"{s['kept_mac_fraction']:.0%} of dense MACs; {compiled.equivalence.describe()} vs TFLite Micro")
+    if not compiled.equivalence.identical:
+        return compiled, [f"the compiled C ({name}.c) differs from TFLite Micro: {compiled.equivalence.describe()}"], []
+    return compiled, [], []
+
+
 def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, seed: int = 0,
            log: Log = print) -> Deployment:
     """Export the record's model into ``out_dir/artifacts``, verify everything on the full test set, choose the
@@ -143,6 +162,10 @@ def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir:
                   if device_check.arena_bytes is not None else DeviceFile(Path(device_check.candidate.path),
                                                                           Path(device_check.candidate.path), 0))
     budget, budget_failures = _budget(device, device_check, export)
+    with record.timed("codegen"):
+        compiled, compile_failures, compile_notes = _compile(device, x_test, out_dir / "compiled",
+                                                             f"{symbol_for(record.preset)}_compiled", log)
+    failures += compile_failures
     artifacts = [{**c.to_dict(), **sizes(Path(c.candidate.path), c.candidate.precision, record.prunable_parameters)}
                  for c in checks]
     if device.compressed:
@@ -151,10 +174,16 @@ def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir:
                                 if not c.candidate.valid] + [n for c in checks for n in c.notes]
     if device.note:
         notes.append(f"device file: {device.note}")
+    notes += compile_notes
     manifest = _manifest(record, bundle, device, device_check, budget, record.preset)
+    if compiled is not None:
+        manifest["compiled"] = compiled.summary()
+    extra = ([device.dense_path] if device.compressed else []) + (compiled.files if compiled else [])
     deliverable = write_deliverable(device.path, out_dir / "export" / record.preset, symbol_for(record.preset),
-                                    manifest, extra=[device.dense_path] if device.compressed else [])
+                                    manifest, extra=extra)
     metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": budget, "notes": notes,
+               "compiled": None if compiled is None else {**compiled.summary(), "layers": compiled.report["layers"],
+                                                          "host_layer_us": compiled.host_layer_us},
                "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures + budget_failures}
     return Deployment(metrics, failures + budget_failures)
 

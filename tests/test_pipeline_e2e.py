@@ -81,6 +81,21 @@ def test_deliverable_is_the_device_file_with_its_c_array(tiny_run) -> None:
     assert not list(deliverable.glob("*.tmp*"))
 
 
+def test_deliverable_holds_the_compiled_c_identical_to_tflm_on_the_whole_test_set(tiny_run) -> None:
+    _, out, _ = tiny_run
+    deliverable = out / "export" / "fastgrnn-har2"
+    manifest = json.loads((deliverable / "manifest.json").read_text())
+    compiled = manifest["compiled"]
+    assert compiled["files"] == ["fastgrnn_har2_compiled.c", "fastgrnn_har2_compiled.h", "fastgrnn_har2_compiled.json"]
+    assert all((deliverable / name).is_file() for name in compiled["files"])
+    same = compiled["identical_to_tflm"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert same["identical"] and same["streaming"] and same["samples"] == metrics["samples"]["test"]
+    assert same["steps"] == 128 and compiled["kept_macs"] < compiled["dense_macs"]
+    assert "fastgrnn_har2_compiled_invoke" in (deliverable / "fastgrnn_har2_compiled.h").read_text()
+    assert "codegen" in metrics["timings"]
+
+
 def test_card_and_summary_name_every_runtime(tiny_run) -> None:
     _, out, output = tiny_run
     card = (out / "MODEL_CARD.md").read_text()

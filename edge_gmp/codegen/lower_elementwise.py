@@ -48,13 +48,8 @@ def _report(op: Op, y: Tensor) -> LayerReport:
 def lower_addsub(graph: Graph, op: Op, emitter: Emitter) -> Layer:
     (a, b), y = _io(graph, op, 2)
     left = 15 if y.dtype == "int16" else 20
-    if op.kind == "ADD":
-        twice = 2 * float(max(np.float32(a.scale), np.float32(b.scale)))
-        real = (float(a.scale) / twice, float(b.scale) / twice, twice / ((1 << left) * float(y.scale)))
-    else:  # TFLM's SUB does this arithmetic in float32
-        twice32 = np.float32(2) * max(np.float32(a.scale), np.float32(b.scale))
-        real = (float(np.float32(a.scale) / twice32), float(np.float32(b.scale) / twice32),
-                float(twice32 / (np.float32(1 << left) * np.float32(y.scale))))
+    twice = 2 * float(max(np.float32(a.scale), np.float32(b.scale)))  # double precision for ADD and SUB alike
+    real = (float(a.scale) / twice, float(b.scale) / twice, twice / ((1 << left) * float(y.scale)))
     (m1, s1), (m2, s2), (mo, so) = (quantize_multiplier(r) for r in real)
     act = getattr(op.options, "fusedActivationFunction", 0)
     lo, hi = activation_range(act, y.scale, y.zero_point, y.dtype)

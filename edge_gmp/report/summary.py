@@ -59,6 +59,19 @@ def _device_line(metrics: dict[str, Any]) -> str:
             f"file on {same['samples']:,} test samples")
 
 
+def _compiled_lines(metrics: dict[str, Any]) -> list[str]:
+    c = metrics.get("compiled")
+    if not c:
+        return []
+    same = c["identical_to_tflm"]
+    what = (f"{same['samples']:,} windows x {same['steps']} steps" if same["streaming"] else f"{same['samples']:,} "
+            "test samples")
+    return [f"compiled C: {c['files'][0]} ({c['entry_point']}), {c['const_bytes']:,} B weights + parameters, "
+            f"{c['arena_bytes']:,} B arena; {c['kept_macs']:,} of {c['dense_macs']:,} MACs executed",
+            f"  ({c['kept_mac_fraction']:.1%}); outputs {'identical to' if same['identical'] else 'DIFFERENT from'} "
+            f"TFLite Micro on {what}"]
+
+
 def summary_text(metrics: dict[str, Any]) -> str:
     """The run's closing summary for a terminal: fits 120 columns; reasons and notes below the table."""
     rows, footnotes = _rows(metrics, card=False)
@@ -66,6 +79,7 @@ def summary_text(metrics: dict[str, Any]) -> str:
     parts += [f"[{i}] {note}" for i, note in enumerate(footnotes, 1)]
     if _device_line(metrics):
         parts.append(_device_line(metrics))
+    parts += _compiled_lines(metrics)
     budget = metrics.get("budget")
     if budget:
         dev = budget["device"]
@@ -197,6 +211,7 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         "pruned weights for TFLite Micro's TFLM_DECODE operator instead.",
         "",
         _device_line(metrics),
+        *(["", " ".join(_compiled_lines(metrics)).replace("  (", "(")] if metrics.get("compiled") else []),
     ]
     budget = metrics.get("budget")
     if budget:

@@ -195,3 +195,12 @@ def test_pad_folded_into_depthwise(tmp_path):
     kinds = [layer["op"] for layer in session.library.report["layers"]]
     assert kinds == ["DEPTHWISE_CONV_2D"]
     assert session.library.report["arena_bytes"] == 4 * 4 * c  # only the output lives in the arena
+
+
+def test_sub_int16_rescales_in_double_precision(tmp_path):
+    """FastGRNN's 1 - z: these scales give different multipliers in float32 and in double; TFLM uses double."""
+    one = 3.0518509447574615e-05
+    specs = [Spec((), "int16", [one], [0], 0, np.array(32767, np.int16)), Spec((1, 4096), "int16", [2.0**-15]),
+             Spec((1, 4096), "int16", [2.9078310035401955e-05])]
+    feed = np.arange(-32768, 32768, 16, dtype=np.int16).reshape(1, 4096)
+    assert_matches_tflm(tmp_path, [("SUB", [0, 1], [2], schema.SubOptionsT())], specs, [1], [2], [feed])
