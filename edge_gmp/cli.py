@@ -78,8 +78,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
                             choices=choices() if choices else None, help=text)
 
 
-def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> RunConfig:
-    """The RunConfig the flags describe: preset/file, then --set, shortcuts, --device, --download, ``extra``."""
+def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None,
+                     base_file: Path | None = None) -> RunConfig:
+    """The RunConfig the flags describe: preset/file (``base_file`` when neither is given, e.g. a resumed run's
+    own config.toml), then --set, shortcuts, --device, --download, ``extra``."""
     overrides: dict[str, Any] = {}
     for text in args.set:
         overrides = merge(overrides, parse_assignment(text))
@@ -91,7 +93,8 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
         overrides = merge(overrides, {section: {option: value}})
     if args.download:
         overrides = merge(overrides, {"data": {"download": True}})
-    return load_config(args.preset, args.config, merge(overrides, extra or {}))
+    path = args.config if args.config or args.preset else base_file
+    return load_config(args.preset, path, merge(overrides, extra or {}))
 
 
 def one_line(exc: BaseException) -> str:
@@ -102,6 +105,15 @@ def one_line(exc: BaseException) -> str:
 
 def print_error(exc: BaseException) -> None:
     print(f"error: {one_line(exc)}", file=sys.stderr)
+
+
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT
+
+
+def print_interrupted(state: str) -> int:
+    """Ctrl-C: one line saying what was left behind and what to do next; the status for ``main`` to return."""
+    print(f"stopped (Ctrl-C): {state}", file=sys.stderr)
+    return INTERRUPTED
 
 
 def short_warnings() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_gmp.atomic import write_bytes_atomic
-from edge_gmp.cli import OneLineParser, print_error
+from edge_gmp.cli import OneLineParser, print_error, print_interrupted
 from edge_gmp.errors import UserError
 from edge_gmp.export.compression import CompressedModel, compress_tflite
 from edge_gmp.export.compression.selection import METHODS
@@ -201,6 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        return print_interrupted(f"nothing was written to {args.output} (it is written only once verified); "
+                                 "run the same command again")
     print(json.dumps(result.to_dict(), indent=2) if args.json else report_text(result))
     return 0
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_gmp.atomic import atomic_dir
-from edge_gmp.cli import OneLineParser, print_error
+from edge_gmp.cli import OneLineParser, print_error, print_interrupted
 from edge_gmp.errors import UserError
 
 MODEL_FILES = ("model.pt", "metrics.json", "MODEL_CARD.md", "config.toml")
@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        return print_interrupted("each folder is replaced as a whole, so it holds the old release or the new one; "
+                                 "run the same command again")
     print(f"released {paths['model']} and {paths['export']}")
     return 0
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_gmp.atomic import write_text_atomic
-from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error
+from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error, print_interrupted
 from edge_gmp.config import RUNS_ROOT, RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.errors import ConfigError, UserError
@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        again = shlex.join(["python", "-m", "edge_gmp.sweep", *(sys.argv[1:] if argv is None else argv)])
+        return print_interrupted(f"finished cells are kept and an interrupted one resumes from its checkpoint; "
+                                 f"continue with the same command: {again}")
     if summary["failed"]:
         print(f"FAILED cells ({len(summary['failed'])}), see cells/<id>/error.txt:", file=sys.stderr)
         for failure in summary["failed"]:

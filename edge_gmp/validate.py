@@ -20,7 +20,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from edge_gmp.cli import OneLineParser, print_error
+from edge_gmp.cli import OneLineParser, print_error, print_interrupted
 from edge_gmp.data.registry import available_datasets, dataset_spec
 from edge_gmp.errors import UserError
 from edge_gmp.verify.arena import HOST_NOTE
@@ -109,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        return print_interrupted("validate writes nothing; run the same command again")
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else _text(result))
     return 0 if result.ok else 1
 
