@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                    "the UCI HAR folder or zip)")
     p.add_argument("--normalization", metavar="|".join(NORMALIZATIONS) + "|FILE.json",
                    help="how test inputs are prepared: none (natural units: sensor units, pixels 0-255), fit "
-                        "(statistics of the training split), or a JSON file with per-channel mean/std; "
+                        "(statistics of the training split), or a JSON file with per-channel mean/std (a "
+                        "deliverable's manifest.json too); "
                         "default: the manifest.json beside the model if it names this file's SHA-256, else fit")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N test samples spread evenly over the set")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
