@@ -11,6 +11,7 @@ half-written.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 from collections.abc import Sequence
@@ -28,8 +29,11 @@ def _load_metrics(run_dir: Path) -> dict:
     try:
         metrics = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise UserError(f"{run_dir} is not a finished run (no metrics.json); run python -m edge_gmp.pipeline "
-                        f"--out {run_dir} first") from exc
+        if (run_dir / "checkpoint.pt").is_file():
+            raise UserError(f"{run_dir} is an unfinished run (no metrics.json); finish it with python -m "
+                            f"edge_gmp.pipeline --out {shlex.quote(str(run_dir))} --resume, then release it") from exc
+        raise UserError(f"{run_dir} holds no run (no metrics.json); give the directory a finished python -m "
+                        "edge_gmp.pipeline run wrote") from exc
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc}); re-run the pipeline") from exc
     if "deliverable" not in metrics:
