@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edge_gmp.atomic import atomic_dir
-from edge_gmp.cli import OneLineParser, print_error, print_interrupted
+from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
 from edge_gmp.errors import UserError
 
 MODEL_FILES = ("model.pt", "metrics.json", "MODEL_CARD.md", "config.toml")
@@ -67,7 +67,7 @@ def release(run_dir: str | Path, releases_root: str | Path = "releases",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m edge_gmp.release", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m edge_gmp.release", description=description(__doc__))
     parser.add_argument("run_dir", help="a finished run directory written by python -m edge_gmp.pipeline")
     parser.add_argument("--releases-root", default="releases", help="where releases/<run>/ goes")
     parser.add_argument("--export-root", default="export", help="where export/<run>/ goes")

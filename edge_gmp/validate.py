@@ -20,9 +20,10 @@ import math
 import sys
 from collections.abc import Sequence
 
-from edge_gmp.cli import OneLineParser, print_error, print_interrupted
+from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
 from edge_gmp.data.registry import available_datasets, dataset_spec
 from edge_gmp.errors import UserError
+from edge_gmp.report.tables import wrap
 from edge_gmp.verify.arena import HOST_NOTE
 from edge_gmp.verify.budget import fmt_bytes
 from edge_gmp.verify.datasets import NORMALIZATIONS, statistics_text
@@ -34,8 +35,7 @@ from edge_gmp.verify.validation import Validation, validate_model
 def _parser() -> argparse.ArgumentParser:
     datasets = available_datasets()
     sources = sorted({s for d in datasets for s in dataset_spec(d).sources})
-    p = OneLineParser(prog="python -m edge_gmp.validate", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="python -m edge_gmp.validate", description=description(__doc__))
     p.add_argument("model", help="the .tflite file (the artifact you would flash)")
     p.add_argument("--board", "--device", dest="board", required=True, metavar="BOARD",
                    help=f"a device profile id or alias; built in: {', '.join(builtin_devices())}")
@@ -96,7 +96,7 @@ def _text(v: Validation) -> str:
     if v.budget is not None:
         lines += ["", v.budget.table()]
     lines += [""] + [f"FAIL: {p}" for p in v.failures] + (["OK: every budget holds"] if v.ok else [])
-    return "\n".join(lines)
+    return "\n".join(wrap(line, 10) for text in lines for line in text.splitlines() or [""])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import PurePath
 from typing import Any
 
 from edge_gmp.data.registry import dataset_spec
 from edge_gmp.prune import NO_FLOOR, MinimumThreshold, effective_floor, get_method
-from edge_gmp.report.tables import markdown_table, text_table
+from edge_gmp.report.tables import markdown_table, text_table, wrap
 
-WIDTH = 120  # the terminal summary's column limit
 TERMINAL_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class", "bytes", "RAM")
 CARD_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class as float", "bytes", "gzip", "non-zero",
                 "info limit", "RAM")
@@ -66,27 +64,23 @@ def _device_lines(metrics: dict[str, Any]) -> list[str]:
             f"{same['samples']:,} test samples"]
 
 
-def _wrapped(text: str, width: int = WIDTH) -> str:
-    return textwrap.fill(text, width, subsequent_indent="    ", break_on_hyphens=False)
-
-
 def summary_text(metrics: dict[str, Any]) -> str:
     """The run's closing summary for a terminal: fits 120 columns; reasons and notes below the table."""
     rows, footnotes = _rows(metrics, card=False)
-    parts = [text_table(TERMINAL_HEADERS, rows), _wrapped(SAME_CLASS + "; RAM = tensor arena (+ decompression "
+    parts = [text_table(TERMINAL_HEADERS, rows), wrap(SAME_CLASS + "; RAM = tensor arena (+ decompression "
                                                           "buffer).")]
-    parts += [_wrapped(f"[{i}] {note}") for i, note in enumerate(footnotes, 1)]
+    parts += [wrap(f"[{i}] {note}") for i, note in enumerate(footnotes, 1)]
     parts += _device_lines(metrics)
     budget = metrics.get("budget")
     if budget:
         dev = budget["device"]
-        parts.append("\n" + _wrapped(f"budget on {dev['name']} ({dev['id']}) for {budget['artifact']}: "
+        parts.append("\n" + wrap(f"budget on {dev['name']} ({dev['id']}) for {budget['artifact']}: "
                                      + ("OK" if budget["ok"] else "FAILED")))
         parts.append(text_table(("budget", "needed", "available", "margin", "ok"),
                                 [(r["budget"], r["needed"], r["available"], r["margin"],
                                   "yes" if r["ok"] else "NO") for r in budget["rows"]]))
     if metrics.get("notes"):
-        parts.append("\n" + "\n".join(_wrapped(f"note: {n}") for n in metrics["notes"]))
+        parts.append("\n" + "\n".join(wrap(f"note: {n}") for n in metrics["notes"]))
     return "\n".join(parts)
 
 
