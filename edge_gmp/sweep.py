@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", help="comma-separated training seeds (default: the config's train.seed)")
     parser.add_argument("--out", help="sweep directory (default: runs/sweep-<preset name>)")
     parser.add_argument("--export", action="store_true",
-                        help="also export each cell's int8 device artifact and measure it in LiteRT and TFLite Micro")
+                        help="also export each cell's integer device artifact and measure it in LiteRT and TFLite "
+                             "Micro")
     parser.add_argument("--report-dir", help="where results.json, REPORT.md and the plots go (default: --out)")
     parser.add_argument("--layer-sparsity", type=float,
                         help="sparsity of the per-layer plot and table (default: the highest in the grid)")

@@ -28,7 +28,7 @@ CLASSIFIER_USAGE = ("quantise the input with its scale/zero point in the layout 
 @dataclass
 class ExportBundle:
     """What the export stage wrote: ONNX graphs by role, every TFLite artifact, which one is the device
-    artifact (``<graph>_int8``) and how a device uses it."""
+    artifact (``<graph>_<device_kind>``, e.g. ``step_int16x8``) and how a device uses it."""
 
     onnx: dict[str, Path]
     tflite: list[TFLiteArtifact] = field(default_factory=list)
