@@ -60,15 +60,18 @@ class OneLineParser(argparse.ArgumentParser):
 
 def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
     """--preset, --config, --set, --download, --device and the shortcuts (except those in ``skip``)."""
-    parser.add_argument("--preset", choices=available_presets(), help="named preset (default: fastgrnn-har2)")
+    parser.add_argument("--preset", choices=available_presets(), metavar="NAME",
+                        help=f"named preset: {', '.join(available_presets())} (default: fastgrnn-har2)")
     parser.add_argument("--config", help="a TOML config file (merged over --preset when both are given)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override any config value, e.g. --set prune.floor_percent=0.1 (repeatable)")
     parser.add_argument("--download", action="store_true",
                         help="fetch the dataset's official archive (checksum-verified) and use it")
+    board = "--set export.device=BOARD" if "board" in skip else "--board"
+    torch_device = "--set train.device=..." if "train_device" in skip else "--train-device"
     parser.add_argument("--device", action="append", default=[], metavar="BOARD_OR_TORCH_DEVICE",
-                        help="alias: a board profile (= --board) or a torch device cpu|cuda|cuda:N "
-                             "(= --train-device); repeat it to give both")
+                        help=f"alias: a board profile (= {board}) or a torch device cpu|cuda|cuda:N "
+                             f"(= {torch_device}); repeat it to give both")
     boards = ", ".join(builtin_devices())
     for flag, (section, option, kind, choices) in SHORTCUTS.items():
         if flag in skip:
@@ -78,8 +81,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
                             choices=choices() if choices else None, help=text)
 
 
-def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> RunConfig:
-    """The RunConfig the flags describe: preset/file, then --set, shortcuts, --device, --download, ``extra``."""
+def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None,
+                     base_file: Path | None = None) -> RunConfig:
+    """The RunConfig the flags describe: preset/file (``base_file`` when neither is given, e.g. a resumed run's
+    own config.toml), then --set, shortcuts, --device, --download, ``extra``."""
     overrides: dict[str, Any] = {}
     for text in args.set:
         overrides = merge(overrides, parse_assignment(text))
@@ -91,7 +96,13 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
         overrides = merge(overrides, {section: {option: value}})
     if args.download:
         overrides = merge(overrides, {"data": {"download": True}})
-    return load_config(args.preset, args.config, merge(overrides, extra or {}))
+    path = args.config if args.config or args.preset else base_file
+    return load_config(args.preset, path, merge(overrides, extra or {}))
+
+
+def description(doc: str | None) -> str:
+    """A module docstring's first paragraph as a ``--help`` description (argparse re-wraps it)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "")
 
 
 def one_line(exc: BaseException) -> str:
@@ -102,6 +113,15 @@ def one_line(exc: BaseException) -> str:
 
 def print_error(exc: BaseException) -> None:
     print(f"error: {one_line(exc)}", file=sys.stderr)
+
+
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT
+
+
+def print_interrupted(state: str) -> int:
+    """Ctrl-C: one line saying what was left behind and what to do next; the status for ``main`` to return."""
+    print(f"stopped (Ctrl-C): {state}", file=sys.stderr)
+    return INTERRUPTED
 
 
 def short_warnings() -> None:

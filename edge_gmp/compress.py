@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_gmp.atomic import write_bytes_atomic
-from edge_gmp.cli import OneLineParser, print_error
+from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
 from edge_gmp.errors import UserError
 from edge_gmp.export.compression import CompressedModel, compress_tflite
 from edge_gmp.export.compression.selection import METHODS
-from edge_gmp.report.tables import text_table
+from edge_gmp.report.tables import text_table, wrap
 from edge_gmp.runtimes import inspect_tflite
 from edge_gmp.runtimes.isolated import RuntimeCrashed, run_isolated
 from edge_gmp.runtimes.tflm import sparse_unsupported
@@ -135,13 +135,28 @@ def compress_file(source: str | os.PathLike, target: str | os.PathLike, method: 
     return result
 
 
+NAME_WIDTH = 40  # longer tensor names (TF joins several) are cut in the table; --json has them whole
+
+
 def _tensor_table(model: CompressedModel) -> str:
-    headers = ("tensor", "shape", "elements", "non-zeros", "method", "bytes before", "bytes after")
-    rows = [(r.name or f"#{r.index}", "x".join(map(str, r.shape)) or "scalar", r.elements,
-             r.nonzeros if r.nonzeros >= 0 else "-", r.method, r.bytes_before, r.bytes_after) for r in model.tensors]
-    lines = text_table(headers, rows).splitlines()
-    notes = ["", ""] + [r.note for r in model.tensors]
-    return "\n".join(f"{line}  {note}".rstrip() for line, note in zip(lines, notes, strict=True))
+    """One row per constant tensor; why a tensor stayed dense is a numbered note below the table."""
+    notes: list[str] = []
+
+    def mark(note: str) -> str:
+        if not note:
+            return ""
+        notes.append(note)
+        return f"[{len(notes)}]"
+
+    def name(row: Any) -> str:
+        text = row.name or f"#{row.index}"
+        return text if len(text) <= NAME_WIDTH else text[:NAME_WIDTH - 3] + "..."
+
+    headers = ("tensor", "shape", "elements", "non-zeros", "method", "bytes before", "bytes after", "note")
+    rows = [(name(r), "x".join(map(str, r.shape)) or "scalar", r.elements, r.nonzeros if r.nonzeros >= 0 else "-",
+             r.method, r.bytes_before, r.bytes_after, mark(r.note)) for r in model.tensors]
+    table = [line.rstrip() for line in text_table(headers, rows).splitlines()]
+    return "\n".join(table + [wrap(f"[{i}] {note}") for i, note in enumerate(notes, 1)])
 
 
 def _breakdown_table(model: CompressedModel) -> str:
@@ -170,17 +185,17 @@ def report_text(result: Compression) -> str:
     check = f"{TFLM}: {result.check.describe()}"
     if result.check_with_buffer is not None:
         check += f"; with the alternate decompression buffer too on the first {result.check_with_buffer.samples}"
-    lines = [f"compressed  {result.source} -> {result.target} (method {result.method})",
+    lines = [wrap(f"compressed  {result.source} -> {result.target} (method {result.method})", 12),
              f"size        {fmt_bytes(m.size_before)} -> {fmt_bytes(m.size_after)} "
              f"({1 - m.size_after / m.size_before:.1%} smaller)",
-             f"outputs     {check} ({result.check.seconds:.1f} s)", "", _tensor_table(m), "", _breakdown_table(m),
-             "", *_arena_lines(result), "", "cuts: " + ", ".join(f"{k} {v}" for k, v in m.cuts.items()),
-             f"done in {result.seconds:.1f} s"]
+             wrap(f"outputs     {check} ({result.check.seconds:.1f} s)", 12), "", _tensor_table(m), "",
+             _breakdown_table(m), "", *_arena_lines(result), "",
+             wrap("cuts: " + ", ".join(f"{k} {v}" for k, v in m.cuts.items()), 6), f"done in {result.seconds:.1f} s"]
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m edge_gmp.compress", description=__doc__.split("\n")[0])
+    p = OneLineParser(prog="python -m edge_gmp.compress", description=description(__doc__))
     p.add_argument("input", metavar="IN.tflite", help="a .tflite with pruned (zero) or few-valued constants")
     p.add_argument("output", metavar="OUT.tflite", help="where the compressed model goes (must differ from IN)")
     p.add_argument("--method", choices=METHODS, default="auto",
@@ -201,6 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        return print_interrupted(f"nothing was written to {args.output} (it is written only once verified); "
+                                 "run the same command again")
     print(json.dumps(result.to_dict(), indent=2) if args.json else report_text(result))
     return 0
 

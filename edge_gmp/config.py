@@ -113,9 +113,9 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class PruneConfig:
-    """``method``: "gmp" (Global MP, default), "uniform", "random" or "lamp" (see edge_gmp.prune.methods);
-    the Minimum-Threshold floor (``floor_percent`` of all prunable weights, or ``floor_count``) applies to the
-    global rules (gmp, random, lamp); 0 turns it off."""
+    """``method``: a rule of edge_gmp.prune.methods (default "gmp", Global MP); the Minimum-Threshold floor
+    (``floor_percent`` of all prunable weights, or ``floor_count``) applies where that rule's own policy uses
+    one (``uses_floor``); 0 turns it off."""
 
     method: str = "gmp"
     sparsity: float = 0.8
@@ -150,7 +150,7 @@ class PruneConfig:
 
     @property
     def floor(self) -> MinimumThreshold:
-        """The Minimum-Threshold floor this method applies (none for the layer-wise rule)."""
+        """The Minimum-Threshold floor this method applies (none where its rule's policy has none)."""
         return effective_floor(self.method, MinimumThreshold(self.floor_percent, self.floor_count))
 
 
@@ -160,7 +160,7 @@ class ExportConfig:
 
     enabled: bool = True
     device: str = "nano33ble"
-    min_accuracy: float | None = None  # accuracy budget for the device artifact (int8, TFLite Micro)
+    min_accuracy: float | None = None  # accuracy budget for the integer device file in TFLite Micro
     calibration_samples: int = 500  # real (x_t, h) pairs drawn from training windows
     sequence_tflite: bool = False  # also convert the unrolled 128-step graph for LiteRT (minutes)
     devices_file: str | None = None

@@ -91,25 +91,33 @@ def _compressed_row(device: DeviceFile, check: ArtifactCheck, prunable: int) -> 
 
 
 def _manifest(record: RunRecord, bundle: ExportBundle, device: DeviceFile, check: ArtifactCheck,
-              budget: dict[str, Any] | None, name: str) -> dict[str, Any]:
+              budget: dict[str, Any] | None, name: str, shipped: str) -> dict[str, Any]:
+    """The deliverable's manifest; every file it names by the name it has in the deliverable (the device file
+    is ``shipped`` there, the dense integer file keeps its name)."""
     artifact = bundle.artifact(bundle.device_key)
     data_usage = dataset_spec(record.dataset).usage
-    files = [device.path] + ([device.dense_path] if device.compressed else [])
+    digests = {shipped: device.path} | ({device.dense_path.name: device.dense_path} if device.compressed else {})
+    dense_name = device.dense_path.name if device.compressed else shipped
     return {
         "model": name, "graph": bundle.graph_description, "precision": bundle.device_kind,
         "usage": f"{data_usage}; {bundle.usage}",
         "classes": record.classes,
         "tensors": {"inputs": [asdict(s) for s in artifact.inputs], "outputs": [asdict(s) for s in artifact.outputs]},
-        "device_file": device.to_dict(),
+        "device_file": {**device.to_dict(), "file": shipped, "dense_file": dense_name},
         "bytes": device.bytes, "arena_bytes": device.arena_bytes,
         "decompression_buffer_bytes": device.decompression_bytes, "ram_bytes": device.arena_bytes
         + device.decompression_bytes, "arena_note": check.arena_note,
         **sizes(device.dense_path, check.candidate.precision, record.prunable_parameters),
         "sparsity": record.sparsity, "float_test_accuracy": record.pruned_test_accuracy,
         "test_accuracy": {r.runtime: r.accuracy for r in check.runtimes}, "test_samples": record.samples["test"],
-        "normalization": record.normalization, "budget": budget,
-        "sha256": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
+        "normalization": record.normalization,
+        "budget": None if budget is None else {**budget, "artifact": _budget_label(shipped, device.compressed)},
+        "sha256": {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in digests.items()},
     }
+
+
+def _budget_label(file_name: str, compressed: bool) -> str:
+    return f"{file_name} on {runtime_spec(device_runtime()).display}" + (" (compressed)" if compressed else "")
 
 
 def _budget(device_file: DeviceFile, check: ArtifactCheck, export: ExportConfig) -> tuple[dict | None, list[str]]:
@@ -121,7 +129,7 @@ def _budget(device_file: DeviceFile, check: ArtifactCheck, export: ExportConfig)
     budget = check_budget(device_file.bytes, device_file.arena_bytes, find_device(export.device, export.devices_file),
                           accuracy=result.accuracy, min_accuracy=export.min_accuracy,
                           decompression_bytes=device_file.decompression_bytes)
-    label = f"{Path(device_file.path).name} on {runtime}" + (" (compressed)" if device_file.compressed else "")
+    label = _budget_label(Path(device_file.path).name, device_file.compressed)
     return {**budget.to_dict(), "artifact": label}, budget.failures()
 
 
@@ -140,6 +148,17 @@ def _compile(device: DeviceFile, x_test: Any, out_dir: Path, name: str,
     if not compiled.equivalence.identical:
         return compiled, [f"the compiled C ({name}.c) differs from TFLite Micro: {compiled.equivalence.describe()}"], []
     return compiled, [], []
+
+
+def _sparse_notes(artifacts: list[dict[str, Any]], deliverable: str) -> None:
+    """A sparse-encoded file the device runtime cannot run points at the run's device file, not at a twin."""
+    runtime = runtime_spec(device_runtime()).display
+    note = f"sparse-encoded (DENSIFY); {runtime} has no DENSIFY kernel. The device file is {deliverable}"
+    for art in artifacts:
+        for r in art["runtimes"] if art.get("sparse") else ():
+            if r["runtime"] == device_runtime() and r["status"] == "unsupported":
+                r["note"] = note
+                art["arena_note"] = f"{runtime} cannot allocate it: {note}"
 
 
 def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, seed: int = 0,
@@ -175,12 +194,15 @@ def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir:
     if device.note:
         notes.append(f"device file: {device.note}")
     notes += compile_notes
-    manifest = _manifest(record, bundle, device, device_check, budget, record.preset)
+    symbol = symbol_for(record.preset)
+    shipped = f"export/{record.preset}/{symbol}.tflite"  # the same path in the run directory and the repository
+    kind = bundle.device_kind + (", TFLM_DECODE-compressed" if device.compressed else "")
+    _sparse_notes(artifacts, f"{shipped} ({kind})")
+    manifest = _manifest(record, bundle, device, device_check, budget, record.preset, Path(shipped).name)
     if compiled is not None:
         manifest["compiled"] = compiled.summary()
     extra = ([device.dense_path] if device.compressed else []) + (compiled.files if compiled else [])
-    deliverable = write_deliverable(device.path, out_dir / "export" / record.preset, symbol_for(record.preset),
-                                    manifest, extra=extra)
+    deliverable = write_deliverable(device.path, out_dir / "export" / record.preset, symbol, manifest, extra=extra)
     metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": budget, "notes": notes,
                "compiled": None if compiled is None else {**compiled.summary(), "layers": compiled.report["layers"],
                                                           "host_layer_us": compiled.host_layer_us},

@@ -15,8 +15,15 @@ from typing import Any
 import torch
 
 from edge_gmp.atomic import write_text_atomic
-from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error, short_warnings
-from edge_gmp.config import RUNS_ROOT, RunConfig, dump_toml
+from edge_gmp.cli import (
+    OneLineParser,
+    add_config_arguments,
+    config_from_args,
+    print_error,
+    print_interrupted,
+    short_warnings,
+)
+from edge_gmp.config import DEFAULT_PRESET, RUNS_ROOT, RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.deployment import deploy
 from edge_gmp.errors import ConfigError, UserError
@@ -160,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "BLE Sense). Exit status: 0 ok, 1 a verification or budget check failed, 2 bad input.",
     )
     parser.add_argument("--out", help="run directory (default: runs/<preset name>)")
-    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --out")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --out with its own config.toml (options given beside "
+                             "--resume must match it; --threads may change)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the run --out holds (without it, a directory holding a run is refused)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
@@ -170,10 +179,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _given(argv: list[str] | None) -> list[str]:
+    return list(sys.argv[1:] if argv is None else argv)
+
+
 def _command(argv: list[str] | None) -> str:
     """The command line that reproduces this run (without --resume/--quiet/--overwrite)."""
-    args = [a for a in (sys.argv[1:] if argv is None else argv) if a not in ("--resume", "--quiet", "--overwrite")]
+    args = [a for a in _given(argv) if a not in ("--resume", "--quiet", "--overwrite")]
     return shlex.join(["python", "-m", "edge_gmp.pipeline", *args])
+
+
+def resume_command(argv: list[str] | None, out_dir: Path) -> str:
+    """The command that continues this run: the options given (they must still match the run's), --out, --resume."""
+    args = [a for a in _given(argv) if a not in ("--resume", "--overwrite")]
+    if not any(a == "--out" or a.startswith("--out=") for a in args):
+        args += ["--out", str(out_dir)]
+    return shlex.join(["python", "-m", "edge_gmp.pipeline", *args, "--resume"])
+
+
+def _stored_config(args: argparse.Namespace) -> Path | None:
+    """A resume without --preset or --config continues the run its directory describes: its own config.toml."""
+    if not args.resume or args.preset or args.config:
+        return None
+    stored = (Path(args.out) if args.out else RUNS_ROOT / DEFAULT_PRESET) / "config.toml"
+    return stored if stored.is_file() else None
+
+
+def _interrupted(argv: list[str] | None, out_dir: Path | None) -> int:
+    if out_dir is not None and (out_dir / "checkpoint.pt").is_file():
+        return print_interrupted(f"{out_dir} can be resumed from its last finished epoch; continue with: "
+                                 f"{resume_command(argv, out_dir)}")
+    again = shlex.join(["python", "-m", "edge_gmp.pipeline", *_given(argv)])
+    return print_interrupted(f"no epoch had finished, nothing to resume; start again with: {again}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --resume continues the run in --out, --overwrite replaces it: give one", file=sys.stderr)
         return 2
     distributed.init_from_env()  # under torchrun: join the process group; otherwise a single process
-    expected_end = True
+    expected_end, out_dir = True, None
     try:
-        config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None)
+        config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None,
+                                  base_file=_stored_config(args))
         out_dir = Path(args.out) if args.out else RUNS_ROOT / config.name
         run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv),
             overwrite=args.overwrite)
@@ -197,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         for failure in exc.failures:
             print(f"  - {failure}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        expected_end = False
+        return _interrupted(argv, out_dir)
     except BaseException:
         expected_end = False
         raise

@@ -11,13 +11,14 @@ half-written.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from edge_gmp.atomic import atomic_dir
-from edge_gmp.cli import OneLineParser, print_error
+from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
 from edge_gmp.errors import UserError
 
 MODEL_FILES = ("model.pt", "metrics.json", "MODEL_CARD.md", "config.toml")
@@ -28,8 +29,11 @@ def _load_metrics(run_dir: Path) -> dict:
     try:
         metrics = json.loads(path.read_text())
     except FileNotFoundError as exc:
-        raise UserError(f"{run_dir} is not a finished run (no metrics.json); run python -m edge_gmp.pipeline "
-                        f"--out {run_dir} first") from exc
+        if (run_dir / "checkpoint.pt").is_file():
+            raise UserError(f"{run_dir} is an unfinished run (no metrics.json); finish it with python -m "
+                            f"edge_gmp.pipeline --out {shlex.quote(str(run_dir))} --resume, then release it") from exc
+        raise UserError(f"{run_dir} holds no run (no metrics.json); give the directory a finished python -m "
+                        "edge_gmp.pipeline run wrote") from exc
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON ({exc}); re-run the pipeline") from exc
     if "deliverable" not in metrics:
@@ -63,7 +67,7 @@ def release(run_dir: str | Path, releases_root: str | Path = "releases",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m edge_gmp.release", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m edge_gmp.release", description=description(__doc__))
     parser.add_argument("run_dir", help="a finished run directory written by python -m edge_gmp.pipeline")
     parser.add_argument("--releases-root", default="releases", help="where releases/<run>/ goes")
     parser.add_argument("--export-root", default="export", help="where export/<run>/ goes")
@@ -73,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        return print_interrupted("each folder is replaced as a whole, so it holds the old release or the new one; "
+                                 "run the same command again")
     print(f"released {paths['model']} and {paths['export']}")
     return 0
 

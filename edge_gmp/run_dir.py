@@ -3,6 +3,7 @@ continues only the run its directory holds (same model, data, training and pruni
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -74,14 +75,19 @@ def teacher_split_differences(teacher_file: str | Path, config: RunConfig) -> li
     return out
 
 
+NOT_WRITABLE = {errno.EACCES: "is not writable (permission denied)", errno.EPERM: "is not writable (permission denied)",
+                errno.EROFS: "is on a read-only file system",
+                errno.ENOENT: "does not take new files (not an ordinary directory, e.g. /proc)"}
+
+
 def _check_writable(out_dir: Path) -> None:
     """The nearest existing directory at or above ``out_dir`` takes a file (a probe, removed at once)."""
     probe = next((p for p in (out_dir, *out_dir.parents) if p.exists()), Path("."))
     try:
         fd, name = tempfile.mkstemp(prefix=".edge_gmp-probe-", dir=probe)
     except OSError as exc:
-        raise UserError(f"cannot create the run directory {out_dir}: {probe} is not writable "
-                        f"({exc.strerror})") from exc
+        what = NOT_WRITABLE.get(exc.errno, f"does not take new files ({exc.strerror})")
+        raise UserError(f"cannot create the run directory {out_dir}: {probe} {what}; choose another --out") from exc
     os.close(fd)
     os.unlink(name)
 

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from edge_gmp.atomic import write_text_atomic
-from edge_gmp.cli import OneLineParser, add_config_arguments, config_from_args, print_error
+from edge_gmp.cli import (
+    OneLineParser,
+    add_config_arguments,
+    config_from_args,
+    description,
+    print_error,
+    print_interrupted,
+)
 from edge_gmp.config import RUNS_ROOT, RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.errors import ConfigError, UserError
@@ -119,17 +126,20 @@ def _ints(text: str) -> list[int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="python -m edge_gmp.sweep", description=__doc__.split("\n")[0],
+    parser = OneLineParser(prog="python -m edge_gmp.sweep", description=description(__doc__),
                                      epilog="The cells use the preset's dense and pruning recipe; change it with "
                                             "the same options as python -m edge_gmp.pipeline.")
     parser.add_argument("--methods", default=",".join(METHOD_VARIANTS),
                         help=f"comma-separated, from {', '.join(METHOD_VARIANTS)} (default: all)")
     parser.add_argument("--schedules", default=",".join(SCHEDULES), help="gradual, oneshot or both (default)")
-    parser.add_argument("--sparsities", default=",".join(map(str, DEFAULT_SPARSITIES)))
+    parser.add_argument("--sparsities", default=",".join(map(str, DEFAULT_SPARSITIES)),
+                        help="comma-separated target sparsities in [0, 1) (default: "
+                             f"{','.join(map(str, DEFAULT_SPARSITIES))})")
     parser.add_argument("--seeds", help="comma-separated training seeds (default: the config's train.seed)")
     parser.add_argument("--out", help="sweep directory (default: runs/sweep-<preset name>)")
     parser.add_argument("--export", action="store_true",
-                        help="also export each cell's int8 device artifact and measure it in LiteRT and TFLite Micro")
+                        help="also export each cell's integer device artifact and measure it in LiteRT and TFLite "
+                             "Micro")
     parser.add_argument("--report-dir", help="where results.json, REPORT.md and the plots go (default: --out)")
     parser.add_argument("--layer-sparsity", type=float,
                         help="sparsity of the per-layer plot and table (default: the highest in the grid)")
@@ -160,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        again = shlex.join(["python", "-m", "edge_gmp.sweep", *(sys.argv[1:] if argv is None else argv)])
+        return print_interrupted(f"finished cells are kept and an interrupted one resumes from its checkpoint; "
+                                 f"continue with the same command: {again}")
     if summary["failed"]:
         print(f"FAILED cells ({len(summary['failed'])}), see cells/<id>/error.txt:", file=sys.stderr)
         for failure in summary["failed"]:

@@ -20,9 +20,10 @@ import math
 import sys
 from collections.abc import Sequence
 
-from edge_gmp.cli import OneLineParser, print_error
+from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
 from edge_gmp.data.registry import available_datasets, dataset_spec
 from edge_gmp.errors import UserError
+from edge_gmp.report.tables import wrap
 from edge_gmp.verify.arena import HOST_NOTE
 from edge_gmp.verify.budget import fmt_bytes
 from edge_gmp.verify.datasets import NORMALIZATIONS, statistics_text
@@ -34,8 +35,7 @@ from edge_gmp.verify.validation import Validation, validate_model
 def _parser() -> argparse.ArgumentParser:
     datasets = available_datasets()
     sources = sorted({s for d in datasets for s in dataset_spec(d).sources})
-    p = OneLineParser(prog="python -m edge_gmp.validate", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="python -m edge_gmp.validate", description=description(__doc__))
     p.add_argument("model", help="the .tflite file (the artifact you would flash)")
     p.add_argument("--board", "--device", dest="board", required=True, metavar="BOARD",
                    help=f"a device profile id or alias; built in: {', '.join(builtin_devices())}")
@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                    "the UCI HAR folder or zip)")
     p.add_argument("--normalization", metavar="|".join(NORMALIZATIONS) + "|FILE.json",
                    help="how test inputs are prepared: none (natural units: sensor units, pixels 0-255), fit "
-                        "(statistics of the training split), or a JSON file with per-channel mean/std; "
+                        "(statistics of the training split), or a JSON file with per-channel mean/std (a "
+                        "deliverable's manifest.json too); "
                         "default: the manifest.json beside the model if it names this file's SHA-256, else fit")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N test samples spread evenly over the set")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
@@ -95,7 +96,7 @@ def _text(v: Validation) -> str:
     if v.budget is not None:
         lines += ["", v.budget.table()]
     lines += [""] + [f"FAIL: {p}" for p in v.failures] + (["OK: every budget holds"] if v.ok else [])
-    return "\n".join(lines)
+    return "\n".join(wrap(line, 10) for text in lines for line in text.splitlines() or [""])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
         print_error(exc)
         return 2
+    except KeyboardInterrupt:
+        return print_interrupted("validate writes nothing; run the same command again")
     print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else _text(result))
     return 0 if result.ok else 1
 

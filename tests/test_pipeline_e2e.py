@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from edge_gmp.export.bundle import manifest_file_names
 from edge_gmp.export.c_array import read_c_array
 from edge_gmp.pipeline import main
 
@@ -77,6 +78,7 @@ def test_deliverable_is_the_device_file_with_its_c_array(tiny_run) -> None:
     assert manifest["budget"]["ok"] and manifest["budget"]["device"]["id"] == "nano33ble"
     assert manifest["precision"] == "int16x8" and manifest["tensors"]["inputs"][0]["dtype"] == "int16"
     assert hashlib.sha256(data).hexdigest() in manifest["sha256"].values()
+    assert manifest_file_names(manifest) <= {p.name for p in deliverable.iterdir()}  # every file by its name here
     assert set(manifest["normalization"]) >= {"mean", "std"}
     assert not list(deliverable.glob("*.tmp*"))
 

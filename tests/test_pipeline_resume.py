@@ -48,3 +48,24 @@ def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path: Path, har, h
     subprocess.run(_command(killed, "--resume"), env=env, check=True, timeout=900)
     for name in ("model.pt", "checkpoint.pt"):
         assert (full / name).read_bytes() == (killed / name).read_bytes(), name
+
+
+def test_ctrl_c_prints_one_line_whose_command_resumes_the_run(tmp_path: Path, har, har_cache_dir: Path) -> None:
+    import shlex
+
+    env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir), "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "run"
+    child = subprocess.Popen(_command(out), env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while _epoch(out / "checkpoint.pt") < 1 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child.poll() is None, "the run finished before it could be interrupted; make ARGS longer"
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("stopped (Ctrl-C):") and "Traceback" not in stderr, stderr
+    command = shlex.split(lines[0].split("continue with: ", 1)[1])
+    assert command[:3] == ["python", "-m", "edge_gmp.pipeline"] and command[-1] == "--resume"
+    subprocess.run([sys.executable, *command[1:]], env=env, check=True, timeout=900)
+    assert (out / "model.pt").is_file()

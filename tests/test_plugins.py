@@ -11,6 +11,7 @@ import pytest
 from plugins import toy_dataset, toy_model  # noqa: F401  (register "toy-windows" and "toy_mlp")
 
 from edge_gmp import validate
+from edge_gmp.export.bundle import manifest_file_names
 from edge_gmp.pipeline import main
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,8 @@ def test_a_new_dataset_and_model_run_the_whole_pipeline(tmp_path: Path, capsys: 
     assert runtimes[("tflite classifier int8", "tflm")]["status"] == "ok"
     assert "toy windows" in (out / "MODEL_CARD.md").read_text()
     device = out / "export" / "toy" / "toy.tflite"
+    manifest = json.loads((device.parent / "manifest.json").read_text())
+    assert manifest_file_names(manifest) <= {p.name for p in device.parent.iterdir()}
     args = [str(device), "--board", "pico", "--dataset", "toy-windows", "--min-accuracy", "0.8"]
     assert validate.main(args) == 0  # the manifest beside it names the file's SHA-256: its normalisation is used
-    assert "normalisation from manifest.json" in capsys.readouterr().out
+    assert "normalisation from manifest.json" in " ".join(capsys.readouterr().out.split())  # the report wraps

@@ -153,4 +153,10 @@ def test_release_refuses_failed_or_missing_runs(tmp_path: Path, capsys: pytest.C
         release(run, tmp_path / "models", tmp_path / "export")
     assert not (tmp_path / "models").exists()
     assert release_main([str(tmp_path / "nowhere")]) == 2
-    assert "not a finished run" in capsys.readouterr().err
+    assert "holds no run" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "checkpoint.pt").write_bytes(b"x")
+    assert release_main([str(unfinished)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"python -m edge_gmp.pipeline --out {unfinished} --resume" in err

@@ -79,9 +79,9 @@ def load_cifar10(source: str = "folder", path: str | os.PathLike | None = None, 
     directory = resolve_cache_dir(cache_dir)
     if source == "folder":
         if download:
-            raise DataError("download=True applies to source='official'; an image folder must be given as path=")
+            raise DataError("--download applies to --source official; give an image folder as --data-path")
         if path is None:
-            raise DataError("source='folder' needs path= (a CIFAR-10 image folder or its .tar/.tar.gz)")
+            raise DataError("--source folder needs --data-path (a CIFAR-10 image folder or its .tar/.tar.gz)")
         digest, build = cifar_folder.folder_source(path)
     elif source == "official":
         located = cifar_official.locate_official(path, download, directory)

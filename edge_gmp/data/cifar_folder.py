@@ -32,7 +32,7 @@ def locate_folder(path: str | os.PathLike) -> Path:
     """The archive, or the directory holding ``train/`` and ``test/`` (``path`` or its only subfolder)."""
     candidate = Path(path).expanduser()
     if not candidate.exists():
-        raise DataError(f"{candidate} does not exist: pass path= a CIFAR-10 image folder or its .tar/.tar.gz")
+        raise DataError(f"{candidate} does not exist: give --data-path a CIFAR-10 image folder or its .tar/.tar.gz")
     if candidate.is_file():
         return candidate
     subfolders = [d for d in candidate.iterdir() if d.is_dir() and not d.name.startswith(".")]

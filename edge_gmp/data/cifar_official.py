@@ -58,8 +58,8 @@ def download(target_dir: Path, url: str = URL) -> Path:
             fetch(url, tmp)
             verify_md5(tmp, what=f"downloaded {url}")  # on a mismatch the temporary file is removed
     except OSError as exc:  # urllib.error.URLError is an OSError
-        raise DataError(f"cannot download {url}: {exc}; check the network, or download it by hand and pass "
-                        f"path=") from exc
+        raise DataError(f"cannot download {url}: {exc}; check the network, or download it by hand and give "
+                        "it as --data-path") from exc
     return target
 
 
@@ -70,14 +70,14 @@ def locate_official(path: str | os.PathLike | None, download_missing: bool, cach
         if candidate.is_dir():
             candidate = candidate / DOWNLOAD_NAME
         if not candidate.is_file():
-            raise DataError(f"{candidate} does not exist: pass path= the official {DOWNLOAD_NAME} (or the folder "
-                            f"holding it), or use download=True")
+            raise DataError(f"{candidate} does not exist: give --data-path the official {DOWNLOAD_NAME} (or the "
+                            f"folder holding it), or use --download")
         return candidate
     if download_missing:
         return download(cache_dir / "downloads")
     if (cache_dir / "downloads" / DOWNLOAD_NAME).is_file():
         return cache_dir / "downloads" / DOWNLOAD_NAME
-    raise DataError(f"source='official' needs path= (the {DOWNLOAD_NAME} archive) or download=True")
+    raise DataError(f"--source official needs --data-path (the {DOWNLOAD_NAME} archive) or --download")
 
 
 class _BatchUnpickler(AllowlistUnpickler):

@@ -24,21 +24,21 @@ def load_har2(source: str = "hapt", path: str | os.PathLike | None = None, downl
     directory = cache.resolve_cache_dir(cache_dir)
     if source == "hapt":
         if download:
-            raise DataError("download=True applies to source='uci'; the 'hapt' data ships with the "
+            raise DataError("--download applies to --source uci; the 'hapt' data ships with the "
                             f"{hapt.HAPT_DISTRIBUTION} package")
         located = hapt.locate_hapt(path)
         digest = uci.sha256_file(located)
         build = hapt.build_hapt
     elif source == "uci":
         if path is not None:
-            located = uci.locate_source(path)
+            located, fix = uci.locate_source(path), uci.GIVEN_PATH_FIX
         elif download:
-            located = uci.download(directory / "downloads")
+            located, fix = uci.download(directory / "downloads"), uci.DOWNLOAD_FIX
         elif (directory / "downloads" / uci.DOWNLOAD_NAME).is_file():
-            located = directory / "downloads" / uci.DOWNLOAD_NAME
+            located, fix = directory / "downloads" / uci.DOWNLOAD_NAME, uci.DOWNLOAD_FIX
         else:
-            raise DataError("source='uci' needs path= (the 'UCI HAR Dataset' folder or zip) or download=True")
-        digest = uci.source_digest(located)
+            raise DataError("--source uci needs --data-path (the 'UCI HAR Dataset' folder or zip) or --download")
+        digest = uci.source_digest(located, fix)
         build = uci.build_uci
     else:
         raise DataError(f"unknown HAR-2 source {source!r}; use one of {', '.join(SOURCES)}")

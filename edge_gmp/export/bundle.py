@@ -28,7 +28,7 @@ CLASSIFIER_USAGE = ("quantise the input with its scale/zero point in the layout 
 @dataclass
 class ExportBundle:
     """What the export stage wrote: ONNX graphs by role, every TFLite artifact, which one is the device
-    artifact (``<graph>_int8``) and how a device uses it."""
+    artifact (``<graph>_<device_kind>``, e.g. ``step_int16x8``) and how a device uses it."""
 
     onnx: dict[str, Path]
     tflite: list[TFLiteArtifact] = field(default_factory=list)
@@ -103,25 +103,36 @@ def export_bundle(model: nn.Module, out_dir: str | os.PathLike, train_inputs: np
     return export_classifier_bundle(model, out_dir, train_inputs, calibration_samples, seed)
 
 
+def manifest_file_names(manifest: dict[str, Any]) -> set[str]:
+    """Every file name a deliverable's manifest names: its files, checksums and device file entries."""
+    device = manifest.get("device_file") or {}
+    names = {*manifest.get("files", {}).values(), *manifest.get("sha256", {})}
+    return names | {device[key] for key in ("file", "dense_file") if device.get(key)}
+
+
 def write_deliverable(device_file: str | os.PathLike, dest_dir: str | os.PathLike, symbol: str,
                       manifest: dict[str, Any], extra: list[Path] | None = None) -> dict[str, Path]:
     """The firmware drop-in: ``<symbol>.tflite`` (the device file), ``<symbol>.cc``/``.h`` (16-byte aligned array
     and its length), ``manifest.json`` and, under their own names, the ``extra`` files (e.g. the dense integer
-    file for runtimes without TFLM_DECODE). Each file is written atomically; returns the paths by role."""
+    file for runtimes without TFLM_DECODE). Each file is written atomically; returns the paths by role. The
+    manifest may name only files the folder holds (ValueError before anything is written otherwise)."""
     check_symbol(symbol)
-    dest = Path(dest_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    tflite = write_bytes_atomic(dest / f"{symbol}.tflite", Path(device_file).read_bytes())
-    cc, header = write_c_array(tflite, dest, symbol)
-    extras = {f"extra_{i}": write_bytes_atomic(dest / Path(p).name, Path(p).read_bytes())
-              for i, p in enumerate(extra or [])}
-    files = {"tflite": tflite.name, "c_source": cc.name, "c_header": header.name,
-             **{role: path.name for role, path in extras.items()}}
+    files = {"tflite": f"{symbol}.tflite", "c_source": f"{symbol}.cc", "c_header": f"{symbol}.h",
+             **{f"extra_{i}": Path(p).name for i, p in enumerate(extra or [])}}
     digests = dict(manifest.get("sha256", {}))
     source_name = Path(device_file).name
-    if source_name in digests:  # the device file is shipped under the symbol's name
-        digests[tflite.name] = digests.pop(source_name)
+    if source_name in digests and source_name not in files.values():  # shipped under the symbol's name
+        digests[files["tflite"]] = digests.pop(source_name)
     content = {**manifest, "sha256": digests, "files": files}
+    stray = sorted(manifest_file_names(content) - set(files.values()))
+    if stray:
+        raise ValueError(f"the manifest names files the deliverable does not hold: {', '.join(stray)}")
+    dest = Path(dest_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    tflite = write_bytes_atomic(dest / files["tflite"], Path(device_file).read_bytes())
+    cc, header = write_c_array(tflite, dest, symbol)
+    extras = {role: write_bytes_atomic(dest / name, Path(p).read_bytes())
+              for (role, name), p in zip(list(files.items())[3:], extra or [], strict=True)}
     path = write_text_atomic(dest / "manifest.json", json.dumps(content, indent=2, default=_json) + "\n")
     return {"tflite": tflite, "c_source": cc, "c_header": header, "manifest": path, **extras}
 

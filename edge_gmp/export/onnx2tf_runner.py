@@ -29,14 +29,6 @@ def onnx_input_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     return shapes
 
 
-def onnx_output_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
-    shapes = {}
-    for value in model.graph.output:
-        dims = value.type.tensor_type.shape.dim
-        shapes[value.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
-    return shapes
-
-
 def fixed_batch_shapes(shapes: dict[str, list[int | None]], batch: int = 1) -> dict[str, tuple[int, ...]]:
     """Input shapes with the batch axis set to ``batch``; any other unknown dimension is an error."""
     fixed = {}

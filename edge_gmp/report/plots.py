@@ -93,7 +93,7 @@ def accuracy_vs_size(summary: dict[str, Any], path: Path) -> Path:
         ax.axvline(flat, color="black", linestyle=":", label=f"dense integer flatbuffer ({flat:,} B)")
         compressed = any(c["export"].get("device_bytes") for c in summary["cells"] if c.get("export"))
         ax.set_xlabel("device file, weights stored for TFLM_DECODE (bytes)" if compressed
-                      else "gzip -9 of the int8 flatbuffer (bytes)")
+                      else "gzip -9 of the integer flatbuffer (bytes)")
         ax.set_ylabel("device test accuracy in TFLite Micro (%)")
     else:
         ax.set_xlabel("int8 information limit of the prunable weights (bytes)")

@@ -276,7 +276,8 @@ def study_report(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:
     else:
         lines += ["Without `--export` the study reports the information limit of the prunable weights at int8 "
                   "(non-zeros × 8 bits + positions at the entropy bound), which depends only on the sparsity; "
-                  "TFLite Micro itself runs only the dense int8 flatbuffer, whatever the sparsity."]
+                  "TFLite Micro runs the integer flatbuffer, with pruned weights stored for TFLM_DECODE where that "
+                  "is smaller (`--export` measures it)."]
     if "accuracy_vs_size.png" in plots:
         lines += ["", "![accuracy against size](accuracy_vs_size.png)"]
     if summary["failed"]:

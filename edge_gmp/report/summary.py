@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from edge_gmp.data.registry import dataset_spec
 from edge_gmp.prune import NO_FLOOR, MinimumThreshold, effective_floor, get_method
-from edge_gmp.report.tables import markdown_table, text_table
+from edge_gmp.report.tables import markdown_table, text_table, wrap
 
 TERMINAL_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class", "bytes", "RAM")
 CARD_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class as float", "bytes", "gzip", "non-zero",
@@ -43,20 +44,24 @@ def _rows(metrics: dict[str, Any], card: bool) -> tuple[list[tuple[Any, ...]], l
     return rows, notes
 
 
-def artifact_rows(metrics: dict[str, Any]) -> list[tuple[Any, ...]]:
-    return _rows(metrics, card=True)[0]
+def _device_name(metrics: dict[str, Any]) -> str:
+    """The device file as the deliverable holds it (``export/<preset>/<symbol>.tflite``, the same path in the run
+    directory and, once released, in the repository)."""
+    shipped = (metrics.get("deliverable") or {}).get("tflite")
+    return f"export/{metrics['preset']}/{PurePath(shipped).name}" if shipped else metrics["device_file"]["file"]
 
 
-def _device_line(metrics: dict[str, Any]) -> str:
+def _device_lines(metrics: dict[str, Any]) -> list[str]:
     device = metrics.get("device_file")
     if not device:
-        return ""
+        return []
+    name = _device_name(metrics)
     if not device["compressed"]:
-        return f"device file: {device['file']} ({device['bytes']:,} B){'; ' + device['note'] if device['note'] else ''}"
+        return [f"device file: {name} ({device['bytes']:,} B)"] + ([f"  {device['note']}"] if device["note"] else [])
     same = device["identical_outputs"]
-    return (f"device file: {device['file']} {device['bytes']:,} B, compressed from {device['dense_bytes']:,} B "
-            f"(TFLM_DECODE); RAM {device['ram_bytes']:,} B ({device['ram_mode']}); outputs identical to the dense "
-            f"file on {same['samples']:,} test samples")
+    return [f"device file: {name}, {device['bytes']:,} B (TFLM_DECODE-compressed from {device['dense_bytes']:,} B);",
+            f"  RAM {device['ram_bytes']:,} B ({device['ram_mode']}); outputs identical to the dense file on "
+            f"{same['samples']:,} test samples"]
 
 
 def _compiled_lines(metrics: dict[str, Any]) -> list[str]:
@@ -75,21 +80,21 @@ def _compiled_lines(metrics: dict[str, Any]) -> list[str]:
 def summary_text(metrics: dict[str, Any]) -> str:
     """The run's closing summary for a terminal: fits 120 columns; reasons and notes below the table."""
     rows, footnotes = _rows(metrics, card=False)
-    parts = [text_table(TERMINAL_HEADERS, rows), SAME_CLASS + "; RAM = tensor arena (+ decompression buffer)."]
-    parts += [f"[{i}] {note}" for i, note in enumerate(footnotes, 1)]
-    if _device_line(metrics):
-        parts.append(_device_line(metrics))
+    parts = [text_table(TERMINAL_HEADERS, rows), wrap(SAME_CLASS + "; RAM = tensor arena (+ decompression "
+                                                          "buffer).")]
+    parts += [wrap(f"[{i}] {note}") for i, note in enumerate(footnotes, 1)]
+    parts += _device_lines(metrics)
     parts += _compiled_lines(metrics)
     budget = metrics.get("budget")
     if budget:
         dev = budget["device"]
-        parts.append(f"\nbudget on {dev['name']} ({dev['id']}) for {budget['artifact']}: "
-                     + ("OK" if budget["ok"] else "FAILED"))
+        parts.append("\n" + wrap(f"budget on {dev['name']} ({dev['id']}) for {budget['artifact']}: "
+                                     + ("OK" if budget["ok"] else "FAILED")))
         parts.append(text_table(("budget", "needed", "available", "margin", "ok"),
                                 [(r["budget"], r["needed"], r["available"], r["margin"],
                                   "yes" if r["ok"] else "NO") for r in budget["rows"]]))
     if metrics.get("notes"):
-        parts.append("\n" + "\n".join(f"note: {n}" for n in metrics["notes"]))
+        parts.append("\n" + "\n".join(wrap(f"note: {n}") for n in metrics["notes"]))
     return "\n".join(parts)
 
 
@@ -210,7 +215,7 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         "sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel); the device file stores the "
         "pruned weights for TFLite Micro's TFLM_DECODE operator instead.",
         "",
-        _device_line(metrics),
+        *_device_lines(metrics),
         *(["", " ".join(_compiled_lines(metrics)).replace("  (", "(")] if metrics.get("compiled") else []),
     ]
     budget = metrics.get("budget")

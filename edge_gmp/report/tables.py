@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
+
+WIDTH = 120  # what the commands print fits this many columns
+
+
+def wrap(text: str, indent: int = 4, width: int = WIDTH) -> str:
+    """``text`` wrapped to ``width`` columns, continuation lines indented by ``indent`` (paths are never split)."""
+    return textwrap.fill(text, width, subsequent_indent=" " * indent, break_long_words=False,
+                         break_on_hyphens=False)
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

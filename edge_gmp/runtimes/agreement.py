@@ -28,9 +28,6 @@ class Agreement:
             out.append(f"max |Δ| {self.max_abs:.3g} > {max_abs:.3g}")
         return out
 
-    def ok(self, max_abs: float | None = None, min_top1: float = 1.0) -> bool:
-        return not self.problems(max_abs, min_top1)
-
 
 def compare_outputs(reference: np.ndarray, candidate: np.ndarray) -> Agreement:
     """``reference`` and ``candidate`` are (N, ...) with the same shape (N samples)."""

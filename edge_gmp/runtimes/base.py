@@ -29,10 +29,6 @@ class TensorInfo:
     scale: float | None = None
     zero_point: int | None = None
 
-    @property
-    def quantized(self) -> bool:
-        return self.scale is not None
-
     @cached_property
     def size(self) -> int:
         """Elements per batch-1 sample (dynamic dims count as 1)."""

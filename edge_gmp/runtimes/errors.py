@@ -9,7 +9,7 @@ class Unsupported(UserError):
     """The runtime cannot execute this artifact (an op it lacks, sparse encoding, ...).
 
     ``reason`` carries the runtime's own message; ``op`` names the missing op when the runtime said which.
-    A UserError: the fix is a different artifact (e.g. the dense int8 model), not a bug to report.
+    A UserError: the fix is a different artifact (e.g. the dense, not sparse-encoded, file), not a bug to report.
     """
 
     def __init__(self, runtime: str, reason: str, op: str | None = None) -> None:

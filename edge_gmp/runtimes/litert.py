@@ -66,6 +66,3 @@ class LiteRTSession(Session):
             self.interpreter.set_tensor(detail["index"], feed)
         self.interpreter.invoke()
         return [self.interpreter.get_tensor(d["index"]).copy() for d in self._out]
-
-    def op_names(self) -> list[str]:
-        return op_names(self.interpreter)

@@ -244,6 +244,11 @@ def _decode_prune(op: _Op, encoded: np.ndarray, ancillary: np.ndarray, out: int)
     if len(encoded) < math.ceil(count / 8) or len(ancillary) < need_values:
         op.fail(f"PRUNING data for {op.graph.tensor_label(out)} (shape {shape}) needs a {math.ceil(count / 8)}-byte "
                 f"bitmap and {need_values} bytes of header and kept values, has {len(encoded)} + {len(ancillary)}")
+    if len(ancillary) != need_values:  # the decoder takes one value per set bit: any other count is not this tensor
+        width = math.ceil(_BITS[out_type] / 8)
+        op.fail(f"PRUNING data for {op.graph.tensor_label(out)}: the bitmap has {int(bits.sum())} set bits but "
+                f"{(len(ancillary) - 16) / width:g} kept values follow the 16-byte header; the two counts must be "
+                "equal")
 
 
 def _decode_lut(op: _Op, encoded: np.ndarray, ancillary: np.ndarray, out: int) -> None:

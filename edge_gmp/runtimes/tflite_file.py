@@ -7,8 +7,8 @@ operators, an operator writing into a weight, a quantisation scale of 0 or NaN).
 first in pure Python (the whole object tree, strings bounds-checked) and checked; each problem becomes one
 UserError line naming the file, the tensor or operator (index and name) and what is wrong:
 
-* the file: at most 64 MiB, the TFL3 identifier, a parse of every table, sane vector lengths, offset buffers
-  inside the file, buffer 0 empty;
+* the file: a regular file of at most 64 MiB, the TFL3 identifier, schema version 3, a parse of every table,
+  sane vector lengths, offset buffers inside the file, buffer 0 empty;
 * the graph: a main subgraph with operators and outputs; every opcode, tensor (operator inputs, outputs and
   intermediates; subgraph inputs and outputs; signatures), buffer and metadata index in range; -1 only as an
   optional input of ops that have one; the vectors TFLite Micro dereferences present; operators in
@@ -22,7 +22,8 @@ UserError line naming the file, the tensor or operator (index and name) and what
 * operator contracts the kernels assume without checking, for the common microcontroller ops: input/output
   counts, output shapes (element-wise broadcast, fully connected, conv/depthwise/pool windows, pad, reduce,
   reshape, concat, pack/split), equal data types, int8 operands quantised, ADD/SUB and SOFTMAX rescale
-  factors the kernels can represent, and TFLM_DECODE's (encoded, ancillary) pairs covering their outputs.
+  factors the kernels can represent, and TFLM_DECODE's (encoded, ancillary) pairs covering their outputs
+  (PRUNING: exactly one kept value per set bit of the bitmap).
 
 This module reads the file and runs the file, tensor, quantisation, subgraph and control-flow checks; the shared
 limits, type tables and subgraph view live in :mod:`edge_gmp.runtimes.tflite_graph`, the operator contracts in
@@ -486,7 +487,13 @@ def _check_control_flow(model: schema.ModelT, op_names: list[str]) -> None:
     visit(0, (0,))
 
 
+SCHEMA_VERSION = 3  # the only flatbuffer schema version LiteRT and TFLite Micro load
+
+
 def _check_model(model: schema.ModelT, file_bytes: int) -> None:
+    if model.version != SCHEMA_VERSION:
+        raise _Invalid(f"schema version {model.version}; LiteRT and TFLite Micro load version {SCHEMA_VERSION} only "
+                       "(LiteRT refuses any other)")
     if not model.subgraphs:
         raise _Invalid("the model has no subgraph")
     main = model.subgraphs[0]
@@ -508,8 +515,12 @@ def _check_model(model: schema.ModelT, file_bytes: int) -> None:
 
 
 def _read(p: Path) -> bytes:
-    if not p.is_file():
+    if not p.exists():
         raise UserError(f"model file not found: {p}")
+    if p.is_dir():
+        raise UserError(f"{p} is a directory; give the .tflite file itself")
+    if not p.is_file():  # never opened: a FIFO would block and a device could stream forever
+        raise UserError(f"{p} is not a regular file (a device, FIFO or socket); give a .tflite file")
     size = p.stat().st_size
     if size > MAX_FILE_BYTES:
         raise UserError(f"{p} is {size / 2**20:.1f} MiB; files over {MAX_FILE_BYTES >> 20} MiB are refused "

@@ -65,9 +65,9 @@ def sparse_unsupported(info: TFLiteInfo, detail: str = "") -> Unsupported:
     if info.sparse_tensors:
         what += (" and " if what else "") + f"{len(info.sparse_tensors)} sparse-encoded tensor(s)"
     dense = _dense_twin(info.path)
-    hint = f" ({dense})" if dense else " (<stem>_int8.tflite from the export stage)"
+    hint = f" ({dense})" if dense else ""
     reason = (f"the model is sparse-encoded ({what}); TFLite Micro has no DENSIFY kernel and cannot decode "
-              f"sparse tensors. Validate and deploy the dense int8 model instead{hint}")
+              f"sparse tensors. Validate and deploy the dense file the converter writes beside it instead{hint}")
     return Unsupported("tflm", reason + (f" [TFLM: {detail}]" if detail else ""),
                        op="DENSIFY" if "DENSIFY" in info.ops else None)
 
@@ -133,7 +133,3 @@ class TFLMSession(Session):
             self._interp.set_input(np.ascontiguousarray(feed), i)
         invoke(self._interp, self.arena_bytes)
         return [np.array(self._interp.get_output(i), copy=True) for i in range(len(self.outputs))]
-
-    def reset(self) -> None:
-        """Reset variable tensors (stateful models)."""
-        self._interp.reset()

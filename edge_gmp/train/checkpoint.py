@@ -119,7 +119,7 @@ def _load_explained(path: str | Path, missing: str, unreadable: str) -> Any:
 
 def load_checkpoint(path: Path) -> dict:
     return _load_explained(path, "no checkpoint at {path}: nothing to resume; run without --resume",
-                           "checkpoint {path} is unreadable ({why}); delete it and run without --resume")
+                           "checkpoint {path} is unreadable ({why}); start the run again with --overwrite")
 
 
 def _load_user_file(path: str | Path, context: str = "") -> Any:

@@ -4,8 +4,8 @@ Deterministic on CPU: the model is seeded once, every epoch shuffles and augment
 ``seed + epoch``, and a checkpoint after every epoch carries the model, optimizer, masks, model selection and
 every random generator, so a run resumed in a new process reaches exactly the weights of an uninterrupted one
 (with the same thread count: a resumed run may use another, which changes float rounding, not the recipe).
-Image models train in channels-last memory layout, which the CPU convolution kernels run ~1.8x faster on 2 threads
-(benchmarks/train_speed.py); the returned model is back in the default layout.
+Image models train in channels-last memory layout, which the CPU convolution kernels run faster on more than one
+thread (benchmarks/train_speed.py measures it); the returned model is back in the default layout.
 """
 
 from __future__ import annotations
@@ -52,10 +52,6 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int = -1
     best_val_accuracy: float = float("nan")
-
-    @property
-    def train_seconds(self) -> float:
-        return float(sum(h.get("seconds", 0.0) for h in self.history))
 
 
 def pruning_schedule(prune: PruneConfig, dense_epochs: int, steps_per_epoch: int) -> OneShot | PolynomialDecay:

@@ -4,7 +4,8 @@ The inputs a model expects depend on how it was trained, so the normalisation is
 
 - ``none``: the data in its natural units (sensor units; pixels 0-255);
 - ``fit``: standardised with statistics fitted on the same source's training split (the pipeline's recipe);
-- a JSON file: ``{"mean": [...], "std": [...]}`` per channel (images: of pixels / 255);
+- a JSON file: ``{"mean": [...], "std": [...]}`` per channel (images: of pixels / 255), or a deliverable's
+  ``manifest.json`` (its ``normalization``);
 - unset: the ``normalization`` of the ``manifest.json`` beside the model, but only when that manifest names
   this model's SHA-256 (a manifest written for another file is ignored), else ``fit`` with a notice.
 """
@@ -62,6 +63,9 @@ def manifest_statistics(model_path: str | os.PathLike) -> tuple[dict[str, Any] |
         return None, f"{manifest} is not valid JSON ({exc})"
     digests = content.get("sha256") if isinstance(content, dict) else None
     listed = set(digests.values()) if isinstance(digests, dict) else {digests} if isinstance(digests, str) else set()
+    if not listed:
+        return None, (f"{manifest} lists no SHA-256 checksum, so it cannot be matched to this model (pass it as "
+                      "--normalization FILE if it describes this file)")
     if sha256_of(model_path) not in listed:
         return None, f"{manifest} does not name this model's SHA-256 (it describes another file)"
     stats = content.get("normalization")
@@ -77,8 +81,11 @@ def _json_statistics(path: str) -> dict[str, Any]:
         raise UserError(f"--normalization {path}: cannot read it ({exc.strerror})") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"--normalization {path} is not valid JSON ({exc})") from exc
+    if isinstance(stats, dict) and isinstance(stats.get("normalization"), dict):  # a deliverable's manifest.json
+        stats = stats["normalization"]
     if not isinstance(stats, dict) or not {"mean", "std"} <= set(stats):
-        raise UserError(f"--normalization {path} must be a JSON object with 'mean' and 'std' lists per channel")
+        raise UserError(f"--normalization {path} must be a JSON object with 'mean' and 'std' lists per channel, "
+                        "or a manifest.json holding one under 'normalization'")
     return stats
 
 

@@ -232,9 +232,9 @@ def test_bad_arguments(tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
     with pytest.raises(DataError, match="does not exist"):
         load_cifar10("folder", tmp_path / "missing", cache_dir=cache_dir)
-    with pytest.raises(DataError, match="needs path="):
+    with pytest.raises(DataError, match="needs --data-path"):
         load_cifar10("folder", cache_dir=cache_dir)
-    with pytest.raises(DataError, match="download=True applies to source='official'"):
+    with pytest.raises(DataError, match="--download applies to --source official"):
         load_cifar10("folder", tmp_path, download=True, cache_dir=cache_dir)
     with pytest.raises(DataError, match="no train/ and test/ folders"):
         load_cifar10("folder", tmp_path, cache_dir=cache_dir)

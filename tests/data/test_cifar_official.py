@@ -158,7 +158,7 @@ def test_download_failures_leave_nothing(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_needs_a_path_or_download(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="needs path=.* or download=True"):
+    with pytest.raises(DataError, match="needs --data-path .* or --download"):
         load_cifar10("official", cache_dir=tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         load_cifar10("official", tmp_path / "nowhere.tar.gz", cache_dir=tmp_path)

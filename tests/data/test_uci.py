@@ -111,7 +111,7 @@ def test_bad_values(tmp_path: Path) -> None:
 
 
 def test_no_source_given(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="download=True"):
+    with pytest.raises(DataError, match="--source uci needs --data-path .* or --download"):
         load_har2(source="uci", cache_dir=tmp_path)
     with pytest.raises(DataError, match="no UCI HAR data"):
         load_har2(source="uci", path=tmp_path / "empty", cache_dir=tmp_path)

@@ -4,6 +4,7 @@ still structurally valid, opens and runs in TFLite Micro and LiteRT (in a child 
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,11 @@ def test_oversized_file_is_refused_without_reading_it(tmp_path: Path) -> None:
 
 def test_missing_and_foreign_files(tmp_path: Path) -> None:
     assert "model file not found" in _refusal_of_missing(tmp_path / "none.tflite")
+    assert "is a directory" in _refusal_of_missing(tmp_path)
+    assert "not a regular file" in _refusal_of_missing(Path("/dev/null"))
+    fifo = tmp_path / "model.tflite"
+    os.mkfifo(fifo)
+    assert "not a regular file" in _refusal_of_missing(fifo)  # refused without opening it (which would block)
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(np.random.default_rng(0).bytes(4000))
     assert "no 'TFL3' identifier" in _refusal(junk)
@@ -244,6 +250,36 @@ def test_decode_mutations_are_refused(mutation: str, compressed_models: list[Pat
     path.write_bytes(tm.serialise(model))
     message = _refusal(path)
     assert message is not None and "TFLM_DECODE" in message and phrase in message, message
+
+
+def _pruning_pair(model: schema.ModelT) -> tuple[schema.TensorT, schema.TensorT]:
+    """(encoded, ancillary) of the first TFLM_DECODE pair whose ancillary data is a PRUNING header."""
+    graph = model.subgraphs[0]
+    decode_code = next(i for i, c in enumerate(model.operatorCodes) if c.customCode == b"TFLM_DECODE")
+    pairs = [(graph.tensors[a], graph.tensors[b]) for op in graph.operators if op.opcodeIndex == decode_code
+             for a, b in zip(op.inputs[::2], op.inputs[1::2], strict=True)]
+    return next((enc, anc) for enc, anc in pairs if model.buffers[anc.buffer].data[0] == 2)
+
+
+def test_a_pruning_bitmap_must_count_the_kept_values(compressed_models: list[Path], tmp_path: Path) -> None:
+    """A bitmap with no set bits (or one bit too many or too few) while kept values remain was run as OK."""
+    source = next(p for p in compressed_models if p.name == "fastgrnn_edge_gmp.tflite")
+    for change in ("clear", "one more", "one fewer"):
+        model = tm.load(source)
+        encoded, _ = _pruning_pair(model)
+        bitmap = model.buffers[encoded.buffer].data
+        bits = np.unpackbits(bitmap)
+        if change == "clear":
+            bits[:] = 0
+        else:
+            bits[np.flatnonzero(bits == (0 if change == "one more" else 1))[0]] = 1 if change == "one more" else 0
+        model.buffers[encoded.buffer].data = np.packbits(bits)
+        path = tmp_path / f"{change}.tflite"
+        path.write_bytes(tm.serialise(model))
+        message = _refusal(path)
+        assert message is not None and "PRUNING" in message, change
+        if change != "one more":  # one value too few is already refused as data too short
+            assert "set bits" in message and "must be equal" in message, message
 
 
 @pytest.mark.slow

@@ -114,12 +114,31 @@ def test_streaming_model_uses_its_own_manifest_only(models, toy_set, capsys, tmp
             "--min-accuracy", "1", "--limit", "5"]
     (tmp_path / "manifest.json").write_text(json.dumps({"normalization": norm, "sha256": {"stream.tflite": "0" * 64}}))
     validate.main(args)
-    assert "does not name this model's SHA-256" in capsys.readouterr().out  # another file's manifest: ignored
+    said = " ".join(capsys.readouterr().out.split())  # the report wraps long lines
+    assert "does not name this model's SHA-256" in said  # another file's manifest: ignored
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     (tmp_path / "manifest.json").write_text(json.dumps({"normalization": norm, "sha256": {"stream.tflite": digest}}))
     assert validate.main(args) == 0
     out = capsys.readouterr().out
     assert "accuracy  1.0000 on 5 test samples" in out and "manifest.json" in out
+
+
+
+def test_a_manifest_without_checksum_is_not_called_another_files_and_is_a_normalization_file(models, toy_set, capsys,
+                                                                                            tmp_path):
+    path = tmp_path / "stream.tflite"
+    path.write_bytes(models.stream.read_bytes())
+    windows = toy_set.raw[:5]
+    toy_set.write(models.stream_reference((windows - 1) / 2).argmax(1), windows)
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"normalization": {"mean": [1.0] * 9, "std": [2.0] * 9}, "files": {}}))
+    args = [str(path), "--device", "esp32", "--dataset", "toy-windows", "--data-path", str(toy_set.path),
+            "--min-accuracy", "1", "--limit", "5"]
+    validate.main(args)
+    out = " ".join(capsys.readouterr().out.split())
+    assert "lists no SHA-256 checksum" in out and "another file" not in out
+    assert validate.main([*args, "--normalization", str(manifest)]) == 0
+    assert "accuracy  1.0000 on 5 test samples" in capsys.readouterr().out
 
 
 # --- models compressed with TFLM_DECODE operators -------------------------------------------------------------

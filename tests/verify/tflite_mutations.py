@@ -162,6 +162,8 @@ _STRUCTURAL: dict[str, tuple[Mutation, str]] = {
     "buffer offset past the end": (_buffer_offset_past_end, "runs past the end"),
     "zero operators": (_no_operators, "no operators"),
     "no subgraphs": (lambda m: setattr(m, "subgraphs", []), "no subgraph"),
+    "schema version 2": (lambda m: setattr(m, "version", 2), "schema version 2"),
+    "schema version 4": (lambda m: setattr(m, "version", 4), "schema version 4"),
     "no outputs": (lambda m: setattr(_main(m), "outputs", np.array([], np.int32)), "no outputs"),
     "operator writes into a weight": (_set_op("outputs", 0, _weight), "constant (weight) tensor"),
     "scale 0": (_scale(0.0), "scale[0]"),

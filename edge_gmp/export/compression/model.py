@@ -62,16 +62,6 @@ class CompressedModel:
     def size_after(self) -> int:
         return len(self.data)
 
-    def summary(self) -> str:
-        """A plain-text report: sizes, the byte breakdown before and after, the cuts and the tensor table."""
-        lines = [f"{self.size_before} B -> {self.size_after} B", f"{'bytes':14s}{'before':>9s}{'after':>9s}"]
-        lines += [f"{key:14s}{self.before[key]:9d}{self.after[key]:9d}" for key in self.before]
-        lines.append("cuts: " + ", ".join(f"{k} {v}" for k, v in self.cuts.items()))
-        for r in self.tensors:
-            lines.append(f"{r.name[:32]:32s} {str(r.shape):18s} {r.dtype:7s} {r.nonzeros:7d}/{r.elements:<7d} "
-                         f"{r.method:6s} {r.bytes_before:7d} -> {r.bytes_after:<7d} {r.note}".rstrip())
-        return "\n".join(lines)
-
 
 def _read(data: bytes) -> model_editor.Model:
     if len(data) < 8 or data[4:8] != IDENTIFIER:
