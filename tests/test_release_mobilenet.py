@@ -1,4 +1,4 @@
-"""The committed MobileNet-V1 (releases/mobilenetv1-cifar10/) and its device deliverable (export/mobilenetv1-cifar10/),
+"""The committed MobileNet-V1 (models/mobilenet_v1/) and its device deliverable (export/mobilenetv1-cifar10/),
 re-run in PyTorch, onnxruntime, LiteRT and TFLite Micro on all 10,000 CIFAR-10 test images (the offline copy in
 ../shared) against the figures their card and manifest claim."""
 
@@ -18,7 +18,7 @@ from edge_gmp.runtimes import open_session
 from edge_gmp.verify import evaluate_classifier, measure_arena
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_DIR = ROOT / "releases" / "mobilenetv1-cifar10"
+MODEL_DIR = ROOT / "models" / "mobilenet_v1"
 EXPORT_DIR = ROOT / "export" / "mobilenetv1-cifar10"
 
 
