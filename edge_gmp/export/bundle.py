@@ -122,6 +122,8 @@ def write_deliverable(device_file: str | os.PathLike, dest_dir: str | os.PathLik
     if source_name in digests:  # the device file is shipped under the symbol's name
         digests[tflite.name] = digests.pop(source_name)
     content = {**manifest, "sha256": digests, "files": files}
+    if isinstance(manifest.get("device_file"), dict) and manifest["device_file"].get("file") == source_name:
+        content["device_file"] = {**manifest["device_file"], "file": tflite.name}
     path = write_text_atomic(dest / "manifest.json", json.dumps(content, indent=2, default=_json) + "\n")
     return {"tflite": tflite, "c_source": cc, "c_header": header, "manifest": path, **extras}
 
