@@ -80,6 +80,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, skip: tuple[str, ...] 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> RunConfig:
     """The RunConfig the flags describe: preset/file, then --set, shortcuts, --device, --download, ``extra``."""
+    return load_config(args.preset, args.config, config_overrides(args, extra))
+
+
+def config_overrides(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What --set, the shortcuts, --device, --download and ``extra`` change, as a nested dict."""
     overrides: dict[str, Any] = {}
     for text in args.set:
         overrides = merge(overrides, parse_assignment(text))
@@ -91,7 +96,7 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
         overrides = merge(overrides, {section: {option: value}})
     if args.download:
         overrides = merge(overrides, {"data": {"download": True}})
-    return load_config(args.preset, args.config, merge(overrides, extra or {}))
+    return merge(overrides, extra or {})
 
 
 def one_line(exc: BaseException) -> str:
