@@ -5,7 +5,8 @@ manifest).
 
     python -m edge_gmp.release RUN_DIR [--models-root models] [--export-root export]
 
-One release per model: releasing another run of the same model replaces ``models/<model>/``. A run whose
+One release per model: releasing another run of the same model replaces ``models/<model>/`` (and removes the
+replaced release's ``export/<its preset>/``). A run whose
 verification or budget failed is refused. Each folder is replaced as a whole, never left half-written.
 """
 
@@ -56,13 +57,28 @@ def release(run_dir: str | Path, models_root: str | Path = MODELS_ROOT,
                         f"{'' if onnx else ' ONNX graphs'}); re-run the pipeline")
     model_dir = Path(models_root) / metrics["model"]
     export_dir = Path(export_root) / metrics["preset"]
+    previous = _released_preset(model_dir)
     with atomic_dir(model_dir) as staging:
         for path in [run / name for name in MODEL_FILES] + onnx:
             shutil.copy2(path, staging / path.name)
     with atomic_dir(export_dir) as staging:
         for path in sorted(deliverable.iterdir()):
             shutil.copy2(path, staging / path.name)
-    return {"model": model_dir, "export": export_dir}
+    paths = {"model": model_dir, "export": export_dir}
+    stale = Path(export_root) / previous if previous and previous != metrics["preset"] else None
+    if stale is not None and stale.is_dir():  # the replaced release's deliverable goes with it
+        shutil.rmtree(stale)
+        paths["removed"] = stale
+    return paths
+
+
+def _released_preset(model_dir: Path) -> str | None:
+    """The preset of the release ``model_dir`` holds (None when it holds none)."""
+    try:
+        preset = json.loads((model_dir / "metrics.json").read_text()).get("preset")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return preset if isinstance(preset, str) and preset and "/" not in preset and preset not in (".", "..") else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print_error(exc)
         return 2
-    print(f"released {paths['model']} and {paths['export']}")
+    print(f"released {paths['model']} and {paths['export']}"
+          + (f"; removed {paths['removed']}, the replaced release's deliverable" if "removed" in paths else ""))
     return 0
 
 

@@ -149,6 +149,19 @@ def test_release_copies_a_verified_run(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["fastgrnn-har2"]  # the preset's name
 
 
+def test_a_release_of_another_preset_of_the_model_replaces_the_old_deliverable(tmp_path: Path) -> None:
+    run = _fake_run(tmp_path, [])
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "export" / "fastgrnn-har2").rename(run / "export" / "fastgrnn-other")
+    (run / "metrics.json").write_text(json.dumps({**metrics, "preset": "fastgrnn-other"}))
+    release(run, tmp_path / "models", tmp_path / "export")
+    (run / "export" / "fastgrnn-other").rename(run / "export" / "fastgrnn-har2")
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    paths = release(run, tmp_path / "models", tmp_path / "export")
+    assert paths["removed"] == tmp_path / "export" / "fastgrnn-other"
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["fastgrnn-har2"]
+
+
 def test_release_refuses_failed_or_missing_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = _fake_run(tmp_path, ["ram over budget by 1 KiB"])
     with pytest.raises(UserError, match="ram over budget"):

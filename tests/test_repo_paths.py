@@ -62,6 +62,9 @@ def test_every_released_model_has_its_deliverable() -> None:
         metrics = json.loads(metrics_file.read_text())
         assert metrics_file.parent.name == metrics["model"]
         assert (ROOT / "export" / metrics["preset"] / "manifest.json").is_file(), metrics["preset"]
+    released = {json.loads(m.read_text())["preset"] for m in ROOT.glob("models/*/metrics.json")}
+    delivered = {p.parent.name for p in ROOT.glob("export/*/manifest.json")}
+    assert delivered == released, "every export/<preset>/ is the deliverable of a model in models/"
     assert not (ROOT / "releases").exists(), "released models live in models/<model>/"
 
 
