@@ -190,13 +190,13 @@ def export_again(trained: TrainedRun, config: RunConfig, out_dir: Path, progress
     stage = time.perf_counter()
     data = prepare_data(config.data, seed=config.train.seed)
     timings = {"data": time.perf_counter() - stage}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "config.toml", dump_toml(config))
     log(f"{data.dataset} ({data.source}): {len(data.y_test)} test samples; exporting the trained weights of "
         f"{trained.source} (no training), {config.train.threads} torch thread(s)")
     stage = time.perf_counter()
-    record = trained_record(trained, config, data)
+    record = trained_record(trained, config, data)  # refuses other data before anything is written
     record.timings = {**timings, "evaluate": time.perf_counter() - stage}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "config.toml", dump_toml(config))
     write_bytes_atomic(out_dir / "model.pt", (trained.source / "model.pt").read_bytes())
     exported = {"from": str(trained.source), "command": command, "machine": describe_machine(),
                 "training_command": trained.training_command()}

@@ -43,6 +43,9 @@ BAD_INPUTS = {
     "distill_out_of_range": ["--set", "train.distill=1.5"],
     "not_a_table": ["--set", "train=3"],
     "resume_and_overwrite": ["--resume", "--overwrite"],
+    "export_from_nowhere": ["--export-from", "/nonexistent/run"],
+    "export_from_other_recipe": ["--export-from", str(Path(__file__).parents[1] / "models" / "fastgrnn"),
+                                 "--sparsity", "0.5"],
 }
 
 
