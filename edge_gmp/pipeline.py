@@ -9,6 +9,7 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -241,42 +242,22 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --resume continues the run in --out, --overwrite replaces it: give one", file=sys.stderr)
         return 2
     if args.export_from:
-        return _export_main(args, argv)
+        return _exit_status(lambda: _export(args, argv))
     distributed.init_from_env()  # under torchrun: join the process group; otherwise a single process
     expected_end = True
     try:
-        config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None)
-        out_dir = Path(args.out) if args.out else RUNS_ROOT / config.name
-        run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv),
-            overwrite=args.overwrite)
-    except UserError as exc:
-        print_error(exc)
-        return 2
-    except PipelineFailed as exc:
-        print(f"FAILED ({exc.out_dir}):", file=sys.stderr)
-        for failure in exc.failures:
-            print(f"  - {failure}", file=sys.stderr)
-        return 1
+        return _exit_status(lambda: _train_and_export(args, argv))
     except BaseException:
         expected_end = False
         raise
     finally:
         distributed.shutdown(synchronize=expected_end)
-    return 0
 
 
-def _export_main(args: argparse.Namespace, argv: list[str] | None) -> int:
-    """``--export-from DIR``: the run's own configuration with the flags' overrides, no training."""
-    clashing = [flag for flag, given in (("--preset", args.preset), ("--config", args.config),
-                                         ("--resume", args.resume), ("--no-export", args.no_export)) if given]
+def _exit_status(action: Callable[[], object]) -> int:
+    """Run ``action``: 0 done, 2 bad input (one line), 1 a verification or budget check failed (each failure)."""
     try:
-        if clashing:
-            raise UserError(f"--export-from uses the run's own config.toml and exports it: drop {', '.join(clashing)}")
-        trained = load_trained_run(args.export_from)
-        config = export_config(trained, config_overrides(args))
-        out_dir = Path(args.out) if args.out else RUNS_ROOT / f"{config.name}-export"
-        export_again(trained, config, out_dir, progress=not args.quiet, command=_command(argv),
-                     overwrite=args.overwrite)
+        action()
     except UserError as exc:
         print_error(exc)
         return 2
@@ -286,6 +267,24 @@ def _export_main(args: argparse.Namespace, argv: list[str] | None) -> int:
             print(f"  - {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def _train_and_export(args: argparse.Namespace, argv: list[str] | None) -> None:
+    config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None)
+    out_dir = Path(args.out) if args.out else RUNS_ROOT / config.name
+    run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv), overwrite=args.overwrite)
+
+
+def _export(args: argparse.Namespace, argv: list[str] | None) -> None:
+    """``--export-from DIR``: the run's own configuration with the flags' overrides, no training."""
+    clashing = [flag for flag, given in (("--preset", args.preset), ("--config", args.config),
+                                         ("--resume", args.resume), ("--no-export", args.no_export)) if given]
+    if clashing:
+        raise UserError(f"--export-from uses the run's own config.toml and exports it: drop {', '.join(clashing)}")
+    trained = load_trained_run(args.export_from)
+    config = export_config(trained, config_overrides(args))
+    out_dir = Path(args.out) if args.out else RUNS_ROOT / f"{config.name}-export"
+    export_again(trained, config, out_dir, progress=not args.quiet, command=_command(argv), overwrite=args.overwrite)
 
 
 if __name__ == "__main__":
