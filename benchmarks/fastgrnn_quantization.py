@@ -1,7 +1,7 @@
 """How much accuracy the FastGRNN device artifact (the one-step graph, run 128 times per window) loses to
 quantisation, per conversion mode, on the full HAR-2 test set.
 
-    python benchmarks/fastgrnn_quantization.py [--model releases/fastgrnn-har2/model.pt] [--limit N] [--name NAME]
+    python benchmarks/fastgrnn_quantization.py [--model models/fastgrnn/model.pt] [--limit N] [--name NAME]
 
 Modes: int8 (today's device artifact) and int16x8 (int16 activations and I/O, int8 weights), each as converted
 (h and h_next quantised separately) and "tied" (h takes h_next's quantisation parameters, so a device copies
@@ -42,7 +42,8 @@ from edge_gmp.runtimes import Session, Unsupported, dequantize, open_session, qu
 from edge_gmp.verify.arena import measure_arena
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "releases" / "fastgrnn-har2" / "model.pt"
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MODEL = ROOT / "models" / "fastgrnn" / "model.pt"
 RUNTIMES = ("litert", "tflm")
 HEADERS = ("mode", "h feedback", "LiteRT acc", "TFLM acc", "TFLM loss (pts)", "TFLM top-1 = float",
            "max |Δ logits|", "bytes", "arena")
@@ -65,6 +66,12 @@ MODES = (Mode("float32", "float32"), Mode("int8", "int8"), Mode("int8 tied", "in
          Mode("int8 tied, 10x calibration", "int8", tied=True, calibration_scale=10),
          Mode("int16x8", "int16x8"), Mode("int16x8 tied", "int16x8", tied=True),
          Mode("int16x8 tied, 10x calibration", "int16x8", tied=True, calibration_scale=10))
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it (results name no checkout's location)."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(path)
 
 
 def load_model(path: Path) -> tuple[nn.Module, dict[str, list[float]] | None]:
@@ -388,7 +395,7 @@ def study(model_path: Path, limit: int | None, samples: int, tensor_samples: int
         x_pairs, h_pairs = float_trajectory_pairs(model, x_test, tensor_samples)
         tensors = tensor_errors(artifacts, x_pairs, h_pairs, ["int8", "int16x8"])
         blame = attribution(model, artifacts["int8 tied"], x_test, y_test, reference)
-    return {"model": str(model_path), "model_config": asdict(model.config),
+    return {"model": shown_path(model_path), "model_config": asdict(model.config),
             "normalization": "the model's own" if normalization is not None else "the dataset's",
             "test_windows": len(x_test), "calibration_samples": samples, "float_accuracy": float_accuracy,
             "int8_weights_float_activations": floor, "rows": rows, "tensor_errors": tensors,

@@ -85,6 +85,12 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
                      base_file: Path | None = None) -> RunConfig:
     """The RunConfig the flags describe: preset/file (``base_file`` when neither is given, e.g. a resumed run's
     own config.toml), then --set, shortcuts, --device, --download, ``extra``."""
+    path = args.config if args.config or args.preset else base_file
+    return load_config(args.preset, path, config_overrides(args, extra))
+
+
+def config_overrides(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What --set, the shortcuts, --device, --download and ``extra`` change, as a nested dict."""
     overrides: dict[str, Any] = {}
     for text in args.set:
         overrides = merge(overrides, parse_assignment(text))
@@ -96,8 +102,7 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = No
         overrides = merge(overrides, {section: {option: value}})
     if args.download:
         overrides = merge(overrides, {"data": {"download": True}})
-    path = args.config if args.config or args.preset else base_file
-    return load_config(args.preset, path, merge(overrides, extra or {}))
+    return merge(overrides, extra or {})
 
 
 def description(doc: str | None) -> str:

@@ -9,16 +9,18 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from edge_gmp.atomic import write_text_atomic
+from edge_gmp.atomic import write_bytes_atomic, write_text_atomic
 from edge_gmp.cli import (
     OneLineParser,
     add_config_arguments,
     config_from_args,
+    config_overrides,
     print_error,
     print_interrupted,
     short_warnings,
@@ -30,11 +32,13 @@ from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
 from edge_gmp.prune import LayerSparsity, check_feasible, format_report, prunable_parameters
+from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.summary import model_card, summary_text
 from edge_gmp.run_dir import check_resumable, prepare_new, teacher_split_differences
 from edge_gmp.run_record import RunRecord, build_record
 from edge_gmp.train import distributed, evaluate, load_dense_weights, load_into, save_torch, train
 from edge_gmp.train.checkpoint import load_model_file
+from edge_gmp.trained_run import TrainedRun, check_same_training, export_config, load_trained_run, trained_record
 from edge_gmp.verify import find_device
 
 
@@ -137,9 +141,17 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
     record = _evaluate(config, data, result)
     record.timings = {**timings, "evaluate": time.perf_counter() - stage}
     save_torch(out_dir / "model.pt", record.model_file(config))
+    return _deploy_and_write(config, record, data, out_dir, command, started, log)
+
+
+def _deploy_and_write(config: RunConfig, record: RunRecord, data: Any, out_dir: Path, command: str | None,
+                      started: float, log: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """After training: export, verify, device file and budget (when export is on), then ``metrics.json`` (with
+    ``extra``) and the model card; PipelineFailed when a check failed."""
     log(format_report([LayerSparsity(r["name"], r["size"], r["kept"], r["kept_without_floor"])
                        for r in record.layers]))
-    log(f"PyTorch test accuracy: dense {record.dense_test_accuracy:.4f}, pruned ({record.sparsity:.2%} sparse) "
+    dense = "-" if record.dense_test_accuracy is None else f"{record.dense_test_accuracy:.4f}"
+    log(f"PyTorch test accuracy: dense {dense}, pruned ({record.sparsity:.2%} sparse) "
         f"{record.pruned_test_accuracy:.4f}")
     failures: list[str] = []
     deployed: dict[str, Any] = {}
@@ -147,7 +159,8 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
         deployment = deploy(record, data, config.export, out_dir, seed=config.train.seed, log=log)
         deployed, failures = deployment.metrics, deployment.failures
     record.timings["total"] = time.perf_counter() - started
-    metrics = {**record.metrics(), **deployed, "failures": failures, "wall_seconds": record.timings["total"]}
+    metrics = {**record.metrics(), **deployed, "failures": failures, "wall_seconds": record.timings["total"],
+               **(extra or {})}
     _write_results(config, record, metrics, out_dir, command)
     log("\n" + summary_text(metrics))
     log("\nstages: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in record.timings.items())
@@ -155,6 +168,42 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
     if failures:
         raise PipelineFailed(failures, out_dir)
     return metrics
+
+
+def _check_export_target(trained: TrainedRun, config: RunConfig, out_dir: Path) -> None:
+    check_same_training(trained, config)
+    if not config.export.enabled:
+        raise UserError("--export-from with export.enabled = false has nothing to do")
+    if out_dir.resolve() == trained.source.resolve():
+        raise UserError(f"--out {out_dir} is the run being exported; write the export to another --out")
+    find_device(config.export.device, config.export.devices_file)
+
+
+def export_again(trained: TrainedRun, config: RunConfig, out_dir: Path, progress: bool = True,
+                 command: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """The stages after training for a finished run's stored weights, without training: test evaluation,
+    export, verify, device file, budget, deliverable, into the new run directory ``out_dir`` (its ``model.pt``
+    the same bytes, its training record the stored one). Raises like ``run``."""
+    started = time.perf_counter()
+    log = print if progress else (lambda *_: None)
+    _check_export_target(trained, config, out_dir)
+    prepare_new(out_dir, overwrite)
+    torch.set_num_threads(config.train.threads)
+    stage = time.perf_counter()
+    data = prepare_data(config.data, seed=config.train.seed)
+    timings = {"data": time.perf_counter() - stage}
+    log(f"{data.dataset} ({data.source}): {len(data.y_test)} test samples; exporting the trained weights of "
+        f"{trained.source} (no training), {config.train.threads} torch thread(s)")
+    stage = time.perf_counter()
+    record = trained_record(trained, config, data)  # refuses other data before anything is written
+    record.timings = {**timings, "evaluate": time.perf_counter() - stage}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "config.toml", dump_toml(config))
+    write_bytes_atomic(out_dir / "model.pt", (trained.source / "model.pt").read_bytes())
+    exported = {"from": str(trained.source), "command": command, "machine": describe_machine(),
+                "training_command": trained.training_command()}
+    card_command = f"{exported['training_command']}\n{command}" if command else None
+    return _deploy_and_write(config, record, data, out_dir, card_command, started, log, {"exported_from": exported})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--no-export", action="store_true",
                         help="stop after the PyTorch test evaluation (same as --set export.enabled=false)")
+    parser.add_argument("--export-from", metavar="DIR",
+                        help="no training: export, verify and deliver the trained weights of a finished run or "
+                             "released model (its config.toml, model.pt, metrics.json) into --out (default: "
+                             "runs/<its name>-export); data and export options may change")
     add_config_arguments(parser)
     return parser
 
@@ -219,14 +272,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.overwrite:
         print("error: --resume continues the run in --out, --overwrite replaces it: give one", file=sys.stderr)
         return 2
+    if args.export_from:
+        return _exit_status(lambda: _export(args, argv), lambda: print_interrupted(
+            "the export was stopped before its deliverable was written; run the same command again"))
     distributed.init_from_env()  # under torchrun: join the process group; otherwise a single process
-    expected_end, out_dir = True, None
+    state: dict[str, Any] = {"expected_end": True}
+
+    def interrupted() -> int:
+        state["expected_end"] = False
+        return _interrupted(argv, state.get("out_dir"))
+
     try:
-        config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None,
-                                  base_file=_stored_config(args))
-        out_dir = Path(args.out) if args.out else RUNS_ROOT / config.name
-        run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv),
-            overwrite=args.overwrite)
+        return _exit_status(lambda: _train_and_export(args, argv, state), interrupted)
+    except BaseException:
+        state["expected_end"] = False
+        raise
+    finally:
+        distributed.shutdown(synchronize=state["expected_end"])
+
+
+def _exit_status(action: Callable[[], object], interrupted: Callable[[], int]) -> int:
+    """Run ``action``: 0 done, 2 bad input (one line), 1 a verification or budget check failed (each failure),
+    ``interrupted()`` on Ctrl-C."""
+    try:
+        action()
     except UserError as exc:
         print_error(exc)
         return 2
@@ -236,14 +305,27 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  - {failure}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        expected_end = False
-        return _interrupted(argv, out_dir)
-    except BaseException:
-        expected_end = False
-        raise
-    finally:
-        distributed.shutdown(synchronize=expected_end)
+        return interrupted()
     return 0
+
+
+def _train_and_export(args: argparse.Namespace, argv: list[str] | None, state: dict[str, Any]) -> None:
+    config = config_from_args(args, {"export": {"enabled": False}} if args.no_export else None,
+                              base_file=_stored_config(args))
+    state["out_dir"] = out_dir = Path(args.out) if args.out else RUNS_ROOT / config.name
+    run(config, out_dir, resume=args.resume, progress=not args.quiet, command=_command(argv), overwrite=args.overwrite)
+
+
+def _export(args: argparse.Namespace, argv: list[str] | None) -> None:
+    """``--export-from DIR``: the run's own configuration with the flags' overrides, no training."""
+    clashing = [flag for flag, given in (("--preset", args.preset), ("--config", args.config),
+                                         ("--resume", args.resume), ("--no-export", args.no_export)) if given]
+    if clashing:
+        raise UserError(f"--export-from uses the run's own config.toml and exports it: drop {', '.join(clashing)}")
+    trained = load_trained_run(args.export_from)
+    config = export_config(trained, config_overrides(args))
+    out_dir = Path(args.out) if args.out else RUNS_ROOT / f"{config.name}-export"
+    export_again(trained, config, out_dir, progress=not args.quiet, command=_command(argv), overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,16 @@ def _diff(stored: dict[str, Any], wanted: dict[str, Any], prefix: str = "") -> l
     return out
 
 
+def recipe_differences(stored: RunConfig, wanted: RunConfig, sections: tuple[str, ...]) -> list[str]:
+    """``section.key old -> new`` for every setting of ``sections`` that differs, the machine keys left out."""
+    a, b = stored.to_dict(), wanted.to_dict()
+
+    def recipe(config: dict[str, Any], section: str) -> dict[str, Any]:
+        return {k: v for k, v in config.get(section, {}).items() if k not in MACHINE_KEYS.get(section, ())}
+
+    return [d for section in sections for d in _diff(recipe(a, section), recipe(b, section), f"{section}.")]
+
+
 def check_resumable(out_dir: Path, config: RunConfig) -> None:
     """UserError unless ``out_dir`` holds an interrupted run of this same training configuration."""
     if not (out_dir / "checkpoint.pt").is_file():
@@ -40,13 +50,7 @@ def check_resumable(out_dir: Path, config: RunConfig) -> None:
     except (OSError, tomllib.TOMLDecodeError, UserError) as exc:
         raise UserError(f"--resume: {out_dir / 'config.toml'} is missing or unreadable ({exc}); the directory "
                         "does not describe the run its checkpoint belongs to") from exc
-    stored, wanted = stored.to_dict(), config.to_dict()
-
-    def recipe(config: dict[str, Any], section: str) -> dict[str, Any]:
-        return {k: v for k, v in config.get(section, {}).items() if k not in MACHINE_KEYS.get(section, ())}
-
-    differences = [d for section in TRAINING_SECTIONS
-                   for d in _diff(recipe(stored, section), recipe(wanted, section), f"{section}.")]
+    differences = recipe_differences(stored, config, TRAINING_SECTIONS)
     if differences:
         raise UserError(f"--resume would continue {out_dir} with another configuration ({'; '.join(differences)}); "
                         "resume with the run's own options, or start a new run with --out elsewhere")

@@ -24,7 +24,7 @@ BAD_INPUTS = {
     "unknown_method": ["--method", "magic"],
     "missing_init_from": ["--init-from", "/nonexistent/model.pt"],
     "missing_teacher": ["--set", "train.distill=0.5", "--set", "train.distill_from=/nonexistent/model.pt"],
-    "teacher_without_weight": ["--set", "train.distill_from=releases/fastgrnn-har2/model.pt"],
+    "teacher_without_weight": ["--set", "train.distill_from=models/fastgrnn/model.pt"],
     "no_cuda_here": ["--device", "cuda"],  # the CPU build of torch: a clear error, not a crash mid-run
     "negative_seed": ["--seed", "-1"],
     "fractional_epochs": ["--set", "train.epochs=2.5"],
@@ -45,6 +45,9 @@ BAD_INPUTS = {
     "distill_out_of_range": ["--set", "train.distill=1.5"],
     "not_a_table": ["--set", "train=3"],
     "resume_and_overwrite": ["--resume", "--overwrite"],
+    "export_from_nowhere": ["--export-from", "/nonexistent/run"],
+    "export_from_other_recipe": ["--export-from", str(Path(__file__).parents[1] / "models" / "fastgrnn"),
+                                 "--sparsity", "0.5"],
 }
 
 

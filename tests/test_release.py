@@ -1,4 +1,4 @@
-"""The committed reference FastGRNN (releases/fastgrnn-har2/) and its device deliverable (export/fastgrnn-har2/:
+"""The committed reference FastGRNN (models/fastgrnn/) and its device deliverable (export/fastgrnn-har2/:
 the compressed TFLM_DECODE file, its C array and the dense int16x8 file beside it), re-run in PyTorch,
 onnxruntime, LiteRT and TFLite Micro on the full HAR-2 test set against the figures their card and manifest
 claim; and the release command's own checks."""
@@ -24,7 +24,7 @@ from edge_gmp.runtimes import open_session
 from edge_gmp.verify import evaluate_classifier, evaluate_streaming, measure_arena, streaming_indices
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_DIR = ROOT / "releases" / "fastgrnn-har2"
+MODEL_DIR = ROOT / "models" / "fastgrnn"
 EXPORT_DIR = ROOT / "export" / "fastgrnn-har2"
 
 
@@ -143,8 +143,23 @@ def test_release_copies_a_verified_run(tmp_path: Path) -> None:
     paths = release(run, tmp_path / "models", tmp_path / "export")
     assert sorted(p.name for p in paths["model"].iterdir()) == sorted(p.name for p in MODEL_DIR.iterdir())
     assert sorted(p.name for p in paths["export"].iterdir()) == sorted(p.name for p in EXPORT_DIR.iterdir())
-    release(run, tmp_path / "models", tmp_path / "export")  # replacing a release leaves no staging dirs
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["fastgrnn-har2"]
+    roots = ["--models-root", str(tmp_path / "models"), "--export-root", str(tmp_path / "export")]
+    assert release_main([str(run), *roots]) == 0  # replacing a release leaves no staging dirs
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["fastgrnn"]  # the model's registry name
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["fastgrnn-har2"]  # the preset's name
+
+
+def test_a_release_of_another_preset_of_the_model_replaces_the_old_deliverable(tmp_path: Path) -> None:
+    run = _fake_run(tmp_path, [])
+    metrics = json.loads((run / "metrics.json").read_text())
+    (run / "export" / "fastgrnn-har2").rename(run / "export" / "fastgrnn-other")
+    (run / "metrics.json").write_text(json.dumps({**metrics, "preset": "fastgrnn-other"}))
+    release(run, tmp_path / "models", tmp_path / "export")
+    (run / "export" / "fastgrnn-other").rename(run / "export" / "fastgrnn-har2")
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    paths = release(run, tmp_path / "models", tmp_path / "export")
+    assert paths["removed"] == tmp_path / "export" / "fastgrnn-other"
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["fastgrnn-har2"]
 
 
 def test_release_refuses_failed_or_missing_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

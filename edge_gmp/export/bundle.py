@@ -124,6 +124,8 @@ def write_deliverable(device_file: str | os.PathLike, dest_dir: str | os.PathLik
     if source_name in digests and source_name not in files.values():  # shipped under the symbol's name
         digests[files["tflite"]] = digests.pop(source_name)
     content = {**manifest, "sha256": digests, "files": files}
+    if isinstance(manifest.get("device_file"), dict) and manifest["device_file"].get("file") == source_name:
+        content["device_file"] = {**manifest["device_file"], "file": files["tflite"]}
     stray = sorted(manifest_file_names(content) - set(files.values()))
     if stray:
         raise ValueError(f"the manifest names files the deliverable does not hold: {', '.join(stray)}")

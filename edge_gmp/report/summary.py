@@ -158,6 +158,18 @@ def _distill_lines(train: dict[str, Any]) -> list[str]:
     return [f"- distillation: soft targets of the run's dense model while pruning and fine-tuning ({weight})"]
 
 
+def _machine_lines(metrics: dict[str, Any]) -> list[str]:
+    """Where the model was trained and the stage times; for a run exported again from stored weights, also where
+    that export ran (the stage times are then the export's)."""
+    machine = metrics.get("machine", "not recorded")
+    stages = "stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in (metrics.get("timings") or {}).items())
+    exported = metrics.get("exported_from")
+    if not exported:
+        return [f"- machine: {machine}; {stages}"]
+    return [f"- trained on: {machine}",
+            f"- exported again from `{exported['from']}` without training, on {exported['machine']}; {stages}"]
+
+
 def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) -> str:
     """Markdown model card: data, recipe, sparsity, accuracy per runtime, sizes, arena, reproduction."""
     prune, train = config["prune"], config["train"]
@@ -192,8 +204,7 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         f"{_floor_text(prune)}",
         f"- model selection: {selection} (epoch {metrics['best_epoch']}, validation accuracy "
         f"{metrics['best_val_accuracy']:.4f}; the test set was not used)",
-        f"- machine: {metrics.get('machine', 'not recorded')}; stage times (s): "
-        + ", ".join(f"{k} {v:.0f}" for k, v in (metrics.get("timings") or {}).items()),
+        *_machine_lines(metrics),
         "",
         "## Sparsity",
         f"{metrics['nonzero_parameters']:,} non-zero of {metrics['parameters']:,} parameters; "

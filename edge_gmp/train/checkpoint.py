@@ -180,10 +180,17 @@ def load_model_file(path: str | Path, context: str = "") -> nn.Module:
     start with ``context`` (the setting that named the file)."""
     from edge_gmp.models import create_model, model_config
 
-    saved = _load_user_file(path, context)
-    if not isinstance(saved, dict) or not {"model_name", "model_config", "state_dict"} <= set(saved):
-        raise UserError(f"{context}{path} is not a run's model.pt (needs model_name, model_config and state_dict)")
+    saved = read_model_file(path, context)
     config = {k: v for k, v in saved["model_config"].items() if k != "name"}
     model = create_model(saved["model_name"], model_config(saved["model_name"], config))
     load_into(model, saved["state_dict"], str(path))
     return model.eval()
+
+
+def read_model_file(path: str | Path, context: str = "") -> dict[str, Any]:
+    """The contents of a run's ``model.pt`` (model name, config, state dict, masks, normalisation); UserError,
+    prefixed with ``context``, when it is missing, unreadable or not a run's model file."""
+    saved = _load_user_file(path, context)
+    if not isinstance(saved, dict) or not {"model_name", "model_config", "state_dict"} <= set(saved):
+        raise UserError(f"{context}{path} is not a run's model.pt (needs model_name, model_config and state_dict)")
+    return saved
