@@ -1,5 +1,5 @@
-"""Every file the committed deliverables and model cards name exists in the repository: the manifests' files,
-checksums and device file entries under export/, the paths the cards under releases/ and the README name."""
+"""Every file a committed model card names exists in the repository (a bare file name beside the card or in a
+deliverable folder under export/); manifests and other documents: tests/test_repo_paths.py."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_gmp.export.bundle import manifest_file_names
-
 ROOT = Path(__file__).resolve().parents[1]
-MANIFESTS = sorted((ROOT / "export").glob("*/manifest.json"))
-CARDS = sorted((ROOT / "releases").glob("*/MODEL_CARD.md"))
+CARDS = sorted((ROOT / "models").glob("*/MODEL_CARD.md"))
 FILE = r"[\w.-]+\.(?:tflite|onnx|pt|json|toml|md|cc|h|npz|py)"
 PATH = re.compile(rf"(?<![\w./<>-])((?:[\w.-]+/)*{FILE})(?![\w/])")
 FENCE = re.compile(r"```.*?```", re.S)  # commands to run, not files the repository holds
@@ -23,19 +20,11 @@ def _prose(text: str) -> str:
     return FENCE.sub("", text)
 
 
-@pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.parent.name)
-def test_every_file_a_manifest_names_is_in_its_folder(manifest: Path) -> None:
-    content = json.loads(manifest.read_text())
-    missing = sorted(n for n in manifest_file_names(content) if not (manifest.parent / n).is_file())
-    assert not missing, f"{manifest.relative_to(ROOT)} names files its folder lacks: {missing}"
-    assert content.get("sha256"), "a manifest without checksums cannot be matched to its file"
-
-
 @pytest.mark.parametrize("card", CARDS, ids=lambda p: p.parent.name)
 def test_every_path_a_card_names_exists(card: Path) -> None:
     """A path with a folder is from the repository root; a bare file name is beside the card or in the same
     model's export/ folder."""
-    places = (ROOT, card.parent, ROOT / "export" / card.parent.name)
+    places = (ROOT, card.parent, *(ROOT / "export").iterdir())
     missing = [p for p in PATH.findall(_prose(card.read_text()))
                if not any((place / p).exists() for place in (places if "/" not in p else (ROOT,)))]
     assert not missing, f"{card.relative_to(ROOT)} names paths that do not exist: {missing}"

@@ -54,6 +54,7 @@ def test_every_file_a_manifest_names_is_beside_it(manifest: Path) -> None:
     names += [device[key] for key in ("file", "dense_file") if key in device]
     missing = sorted({name for name in names if not (manifest.parent / name).is_file()})
     assert not missing, f"{_relative(manifest)} names files that are not beside it: {missing}"
+    assert content.get("sha256"), "a manifest without checksums cannot be matched to its file"
 
 
 def test_every_released_model_has_its_deliverable() -> None:

@@ -23,4 +23,10 @@ def fastgrnn_device_file() -> Path:
 
 @pytest.fixture(scope="session")
 def mobilenet_device_file() -> Path:
+    """TFLM_DECODE-compressed."""
     return _first(ROOT / "export" / "mobilenetv1-cifar10", "mobilenetv1_cifar10.tflite")
+
+
+@pytest.fixture(scope="session")
+def mobilenet_dense_file() -> Path:
+    return _first(ROOT / "export" / "mobilenetv1-cifar10", "classifier_int8.tflite")

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from edge_gmp.codegen.session import CompiledSession
-from edge_gmp.export.compression import compress_tflite
 from edge_gmp.verify.equivalence import compare_traces, random_inputs, trace, trace_session
 
 
@@ -22,16 +21,23 @@ def test_fastgrnn_device_file(fastgrnn_device_file):
     _identical(fastgrnn_device_file, 100)
 
 
-def test_mobilenet_dense_and_compressed(mobilenet_device_file, tmp_path):
+def test_mobilenet_dense_and_compressed(mobilenet_device_file, mobilenet_dense_file):
+    _identical(mobilenet_dense_file, 30)
     _identical(mobilenet_device_file, 30)
-    compressed = tmp_path / "mobilenet_compressed.tflite"
-    compressed.write_bytes(compress_tflite(mobilenet_device_file.read_bytes()).data)
-    _identical(compressed, 30)
-    with CompiledSession(compressed) as session:
+    with CompiledSession(mobilenet_device_file) as session:
         report = session.library.report
+    with CompiledSession(mobilenet_dense_file) as session:
+        assert session.library.source.split("\n", 1)[1] == _from_dense(session, mobilenet_device_file)
     assert report["weight_bytes"] + report["param_bytes"] <= 60_000
     assert report["arena_bytes"] <= 32 * 1024
     assert report["kept_mac_fraction"] <= 0.35
+
+
+def _from_dense(session: CompiledSession, compressed) -> str:
+    """The C generated from the compressed file, first line (which names the source file) left out."""
+    from edge_gmp.codegen.generate import generate
+
+    return generate(compressed, session.library.name).source.split("\n", 1)[1]
 
 
 @pytest.mark.slow
