@@ -3,7 +3,6 @@ deliverable folder under export/); manifests and other documents: tests/test_rep
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 

@@ -496,3 +496,132 @@ _LIMITS = {"s8": ("INT8_MIN", "INT8_MAX"), "s16": ("INT16_MIN", "INT16_MAX")}
 def requantize(src: str, dst: str) -> str:
     lo, hi = _LIMITS[dst]
     return REQUANTIZE.substitute(src=src, dst=dst, SRC=IO_TYPES[src], DST=IO_TYPES[dst], LO=lo, HI=hi)
+
+# TFLite's int8 SOFTMAX: gemmlowp's fixed-point exp on the rescaled differences to the row's maximum (5 integer
+# bits), their sum with 12 integer bits, its reciprocal by Newton-Raphson, one rounding shift to the output.
+SOFTMAX_FIXED = """\
+static inline int32_t eg_srdhm(int32_t a, int32_t b) {
+  if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
+  {
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+    return (int32_t)((ab + nudge) / (1LL << 31));
+  }
+}
+
+static inline int32_t eg_rdpot(int32_t x, int exponent) {
+  const int32_t mask = (int32_t)((1LL << exponent) - 1);
+  const int32_t remainder = x & mask;
+  const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+  return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+static inline int32_t eg_sat_shl(int32_t x, int exponent) {
+  const int32_t threshold = (int32_t)((1LL << (31 - exponent)) - 1);
+  if (x > threshold) return INT32_MAX;
+  if (x < -threshold) return INT32_MIN;
+  return (int32_t)((uint32_t)x << exponent);
+}
+
+/* exp(x) for x in [-1/4, 0), 0 integer bits: a Taylor expansion around -1/8. */
+static int32_t eg_exp_quarter(int32_t a) {
+  const int32_t x = a + (1 << 28);
+  const int32_t x2 = eg_srdhm(x, x), x3 = eg_srdhm(x2, x), x4 = eg_srdhm(x2, x2);
+  const int32_t x4_over_4 = eg_rdpot(x4, 2);
+  const int32_t poly = eg_rdpot(eg_srdhm(x4_over_4 + x3, 715827883) + x2, 1);
+  return 1895147668 + eg_srdhm(1895147668, x + poly);
+}
+
+/* exp(a) for a <= 0 given with 5 integer bits; result with 0 integer bits. */
+static int32_t eg_exp_negative(int32_t a) {
+  static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+  const int32_t quarter = 1 << 24;
+  const int32_t mod = (a & (quarter - 1)) - quarter;
+  int32_t result = eg_exp_quarter(eg_sat_shl(mod, 5));
+  const int32_t remainder = mod - a;
+  int i;
+  for (i = 0; i < 7; ++i) {
+    if (remainder & (1 << (24 + i))) result = eg_srdhm(result, multipliers[i]);
+  }
+  return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + x) for x in [0, 1): Newton-Raphson with 2 integer bits. */
+static int32_t eg_one_over_one_plus(int32_t a) {
+  const int64_t sum = (int64_t)a + INT32_MAX;
+  const int32_t half = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+  int32_t x = 1515870810 + eg_srdhm(half, -1010580540);
+  int i;
+  for (i = 0; i < 3; ++i) {
+    const int32_t one_minus = (1 << 29) - eg_srdhm(half, x);
+    x = x + eg_sat_shl(eg_srdhm(x, one_minus), 2);
+  }
+  return eg_sat_shl(x, 1);
+}
+"""
+
+SOFTMAX = Template("""\
+static void eg_softmax_s8_$name(int32_t rows, int32_t depth, int32_t multiplier, int32_t left_shift,
+                                int32_t diff_min, const int8_t *in, $OUT *out) {
+  int32_t r, c;
+  for (r = 0; r < rows; ++r, in += depth, out += depth) {
+    int32_t max = INT8_MIN, sum = 0, headroom, bits_over_unit, scale, exponent;
+    uint32_t usum;
+    for (c = 0; c < depth; ++c) max = in[c] > max ? in[c] : max;
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = in[c] - max;
+      if (diff >= diff_min) sum += eg_rdpot(eg_exp_negative(eg_srdhm(diff * (1 << left_shift), multiplier)), 12);
+    }
+    usum = (uint32_t)sum;
+    headroom = usum ? __builtin_clz(usum) : 32;
+    bits_over_unit = 12 - headroom;
+    scale = eg_one_over_one_plus((int32_t)((usum << headroom) - (1u << 31)));
+    exponent = bits_over_unit + 31 - $BITS;
+    for (c = 0; c < depth; ++c) {
+      const int32_t diff = in[c] - max;
+      if (diff >= diff_min) {
+        const int32_t e = eg_exp_negative(eg_srdhm(diff * (1 << left_shift), multiplier));
+        const int32_t v = eg_rdpot(eg_srdhm(scale, e), exponent) + $LO;
+        out[c] = ($OUT)eg_min(eg_max(v, $LO), $HI);
+      } else {
+        out[c] = ($OUT)$LO;
+      }
+    }
+  }
+}
+""")
+
+
+def softmax(variant: str) -> str:
+    out, bits, lo, hi = {"s8": ("int8_t", 8, "INT8_MIN", "INT8_MAX"),
+                         "s16": ("int16_t", 16, "INT16_MIN", "INT16_MAX")}[variant]
+    return SOFTMAX.substitute(name=variant, OUT=out, BITS=bits, LO=lo, HI=hi)
+
+# QUANTIZE from float32 and DEQUANTIZE to float32, as TFLM computes them: val / (float)scale rounded half away
+# from zero; (float)(scale * (val - zero_point)) in double. No libm: the rounding is written out.
+FLOAT_IO = Template("""\
+static void eg_quantize_f32_$name(int32_t size, const float *in, $OUT *out, float scale, int32_t zero_point) {
+  int32_t i;
+  for (i = 0; i < size; ++i) {
+    float q = in[i] / scale;
+    int32_t v;
+    if (!(q > -2147483520.0f)) q = -2147483520.0f;
+    if (q > 2147483520.0f) q = 2147483520.0f;
+    v = (int32_t)q;
+    if (q - (float)v >= 0.5f) v += 1;
+    else if (q - (float)v <= -0.5f) v -= 1;
+    v = v + zero_point;
+    out[i] = ($OUT)eg_min(eg_max(v, $LO), $HI);
+  }
+}
+
+static void eg_dequantize_${name}_f32(int32_t size, const $OUT *in, float *out, double scale, int32_t zero_point) {
+  int32_t i;
+  for (i = 0; i < size; ++i) out[i] = (float)(scale * (double)(in[i] - zero_point));
+}
+""")
+
+
+def float_io(variant: str) -> str:
+    out, lo, hi = {"s8": ("int8_t", "INT8_MIN", "INT8_MAX"), "s16": ("int16_t", "INT16_MIN", "INT16_MAX")}[variant]
+    return FLOAT_IO.substitute(name=variant, OUT=out, LO=lo, HI=hi)

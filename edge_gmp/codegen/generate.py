@@ -49,10 +49,10 @@ def _fold_pads(graph: Graph) -> None:
 def _lower(graph: Graph, emitter: Emitter) -> list[Layer]:
     for t in graph.inputs + graph.outputs:
         tensor = graph.tensor(t)
-        if tensor.dtype not in ("int8", "int16"):
+        if tensor.dtype not in ("int8", "int16", "float32"):
             raise UnsupportedModel(f"{graph.path}: graph {'input' if t in graph.inputs else 'output'} "
                                    f"{tensor.name or t} is {tensor.dtype}; the code generator compiles integer models "
-                                   "with int8/int16 inputs and outputs (convert with full-integer quantisation)")
+                                   "with int8/int16 (or float32 through QUANTIZE/DEQUANTIZE) inputs and outputs")
     for op in graph.ops:
         if op.kind not in LOWERINGS:
             raise UnsupportedModel(f"{graph.path}: operator {op.index} is {op.kind}, which the code generator does "
@@ -182,12 +182,13 @@ def _report(graph: Graph, layers: list[Layer], emitter: Emitter, arena: int, row
             "outputs": {graph.io_names[t]: list(graph.tensor(t).shape) for t in graph.outputs}}
 
 
-def generate(path: str | os.PathLike, name: str) -> Library:
-    """Compile the .tflite at ``path`` into a C library whose entry point is ``<name>_invoke``."""
+def generate(path: str | os.PathLike, name: str, formats: tuple[str, ...] | None = None) -> Library:
+    """Compile the .tflite at ``path`` into a C library whose entry point is ``<name>_invoke``; weights are stored
+    in the smallest of ``formats`` per tensor (default: every registered format; ``("dense",)``: a dense build)."""
     graph = load_graph(path)
     _name_io(graph)
     _fold_pads(graph)
-    emitter = Emitter()
+    emitter = Emitter(formats=formats)
     layers = _lower(graph, emitter)
     alias = _aliases(layers)
     buffers = _buffers(graph, layers, alias)

@@ -14,7 +14,7 @@ from edge_gmp.codegen.graph import Graph, Op, UnsupportedModel
 LOWERINGS: dict[str, Callable[[Graph, Op, Emitter], Layer]] = {}
 
 C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t",
-           "uint16": "uint16_t"}
+           "uint16": "uint16_t", "float32": "float"}
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Emitter:
     """Collects the constant data of the generated file under unique names."""
 
     declarations: list[str] = field(default_factory=list)
+    formats: tuple[str, ...] | None = None  # weight formats to choose from (None: every registered one)
     _names: set[str] = field(default_factory=set)
 
     def name(self, hint: str) -> str:

@@ -62,7 +62,7 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
           x: Tensor, w: Tensor, bias: Tensor | None, y: Tensor) -> Layer:
     variant = _variant(graph, op, x, bias, y)
     channels = rows.shape[0]
-    enc = choose_format(rows)
+    enc = choose_format(rows, emitter.formats)
     multiplier, shift = _multipliers(op, x, w, y, channels)
     act = getattr(op.options, "fusedActivationFunction", 0)
     lo, hi = activation_range(act, y.scale, y.zero_point, y.dtype)

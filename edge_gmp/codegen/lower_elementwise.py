@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from edge_gmp.codegen.graph import Graph, Op, Tensor
@@ -115,11 +117,58 @@ def lower_logistic_tanh(graph: Graph, op: Op, emitter: Emitter) -> Layer:
     return Layer(op, f"eg_lut_s8({table}, {y.size}, {{in0}}, {{out0}});", [x.index], [y.index], ["lut8"], report)
 
 
+def _float_edge(graph: Graph, op: Op, x: Tensor, y: Tensor) -> Layer:
+    """QUANTIZE from or DEQUANTIZE to float32 (a converted model's float interface)."""
+    q = y if op.kind == "QUANTIZE" else x
+    require(q.dtype in _VARIANTS and q.quantized and len(q.scales) == 1, graph, op,
+            f"has a {q.dtype} side without per-tensor quantisation")
+    variant = _VARIANTS[q.dtype]
+    if op.kind == "QUANTIZE":
+        call = f"eg_quantize_f32_{variant}({y.size}, {{in0}}, {{out0}}, {float(q.scale)!r}f, {q.zero_point});"
+    else:
+        call = f"eg_dequantize_{variant}_f32({y.size}, {{in0}}, {{out0}}, {float(q.scale)!r}, {q.zero_point});"
+    return Layer(op, call, [x.index], [y.index], [f"float_io:{variant}"], _report(op, y))
+
+
+@lowering("DEQUANTIZE")
+def lower_dequantize(graph: Graph, op: Op, emitter: Emitter) -> Layer:
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    require(y.dtype == "float32", graph, op, f"dequantizes to {y.dtype} (float32 only)")
+    return _float_edge(graph, op, x, y)
+
+
 @lowering("QUANTIZE")
 def lower_quantize(graph: Graph, op: Op, emitter: Emitter) -> Layer:
+    x, y = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.dtype == "float32":
+        return _float_edge(graph, op, x, y)
     (x,), y = _io(graph, op, 1, same_type=False)
     multiplier, shift = quantize_multiplier(float(x.scale) / float(y.scale))
     src, dst = _VARIANTS[x.dtype], _VARIANTS[y.dtype]
     call = (f"eg_requantize_{src}_{dst}({y.size}, {{in0}}, {{out0}}, {x.zero_point}, {y.zero_point}, "
             f"{multiplier}, {shift});")
     return Layer(op, call, [x.index], [y.index], [f"requantize:{src}:{dst}"], _report(op, y))
+
+
+def _softmax_scaling(beta: float, scale: float) -> tuple[int, int, int]:
+    """PreprocessSoftmaxScaling with 5 integer bits, and the smallest difference to the maximum that counts."""
+    real = min(float(np.float32(beta)) * float(np.float32(scale)) * (1 << 26), (1 << 31) - 1.0)
+    multiplier, left_shift = quantize_multiplier(real)
+    radius = math.floor(1.0 * 31 * (1 << 26) / (1 << left_shift))
+    return multiplier, left_shift, -radius
+
+
+@lowering("SOFTMAX")
+def lower_softmax(graph: Graph, op: Op, emitter: Emitter) -> Layer:
+    (x,), y = _io(graph, op, 1, same_type=False)
+    require(x.dtype == "int8", graph, op, "has an int16 input (int8 SOFTMAX only)")
+    expected = {"int8": (1 / 256, -128), "int16": (1 / 65536, -32768)}[y.dtype]
+    require(y.zero_point == expected[1] and abs(y.scale - expected[0]) <= 0.001 * expected[0], graph, op,
+            f"has an output quantisation TFLM refuses (scale {expected[0]}, zero point {expected[1]} expected)")
+    multiplier, left_shift, diff_min = _softmax_scaling(op.options.beta, x.scale)
+    require(left_shift >= 0, graph, op, "has an input scale too small for the fixed-point softmax")
+    depth = x.shape[-1] if x.shape else 1
+    variant = _VARIANTS[y.dtype]
+    call = (f"eg_softmax_s8_{variant}({x.size // depth}, {depth}, {multiplier}, {left_shift}, {diff_min}, {{in0}}, "
+            f"{{out0}});")
+    return Layer(op, call, [x.index], [y.index], ["softmax_fixed", f"softmax:{variant}"], _report(op, y))

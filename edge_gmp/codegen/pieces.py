@@ -19,12 +19,13 @@ def piece(key: str) -> str:
     fixed = {"mbqm64": c.MBQM64, "weights": c.WEIGHTS, "conv_types": c.CONV_TYPES,
              "broadcast_types": c.BROADCAST_TYPES, "addsub_types": c.ADDSUB_TYPES, "mul_types": c.MUL_TYPES,
              "logistic16": c.LOGISTIC16, "tanh16": c.TANH16, "lut8": c.LUT8, "mean_types": c.MEAN_TYPES,
-             "pad_types": c.PAD_TYPES, "pad": c.PAD, "pool_types": c.POOL_TYPES}
+             "pad_types": c.PAD_TYPES, "pad": c.PAD, "pool_types": c.POOL_TYPES, "softmax_fixed": c.SOFTMAX_FIXED}
     if key in fixed:
         return fixed[key]
     if key == "sigmoid_table":
         return _sigmoid_table()
     builders = {"format": lambda v: c.DECODERS[v], "conv": c.conv, "addsub": c.addsub, "mul": c.mul,
+                "softmax": c.softmax, "float_io": c.float_io,
                 "mean": c.mean, "pool": c.pool, "requantize": lambda v: c.requantize(*v.split(":"))}
     return builders[kind](variant)
 
@@ -33,7 +34,8 @@ ORDER = ["mbqm64", "weights", "format:dense", "format:bitmask", "format:block4",
          "conv_types", "conv:s8", "conv:s16", "conv:s16a32", "broadcast_types", "addsub_types", "addsub:s8",
          "addsub:s16", "mul_types", "mul:s8", "mul:s16", "sigmoid_table", "logistic16", "tanh16", "lut8",
          "mean_types", "mean:s8", "mean:s16", "pad_types", "pad", "pool_types", "pool:s8", "pool:s16",
-         "requantize:s8:s8", "requantize:s8:s16", "requantize:s16:s8", "requantize:s16:s16"]
+         "requantize:s8:s8", "requantize:s8:s16", "requantize:s16:s8", "requantize:s16:s16", "softmax_fixed",
+         "softmax:s8", "softmax:s16", "float_io:s8", "float_io:s16"]
 
 
 def assemble(keys: set[str]) -> str:

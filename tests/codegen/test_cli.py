@@ -59,7 +59,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     out = tmp_path / "out"
     cases = [
         ([str(_unsupported_model(tmp_path)), "--out", str(out)], "operator 0 is HARD_SWISH"),
-        ([str(_float_model(tmp_path)), "--out", str(out)], "is float32"),
+        ([str(_float_model(tmp_path)), "--out", str(out)], "float32 unquantised tensor"),
         ([str(tmp_path / "missing.tflite"), "--out", str(out)], "not found"),
         ([str(_unsupported_model(tmp_path)), "--out", str(out), "--samples", "-1"], "--samples must be >= 0"),
         ([str(_unsupported_model(tmp_path)), "--out", str(out), "--name", "1 x"], "not a C identifier"),

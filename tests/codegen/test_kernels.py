@@ -204,3 +204,34 @@ def test_sub_int16_rescales_in_double_precision(tmp_path):
              Spec((1, 4096), "int16", [2.9078310035401955e-05])]
     feed = np.arange(-32768, 32768, 16, dtype=np.int16).reshape(1, 4096)
     assert_matches_tflm(tmp_path, [("SUB", [0, 1], [2], schema.SubOptionsT())], specs, [1], [2], [feed])
+
+
+@pytest.mark.parametrize("out_dtype", ["int8", "int16"])
+@pytest.mark.parametrize("scale,beta", [(0.1, 1.0), (0.02, 1.0), (0.5, 1.0), (0.05, 0.7), (0.003, 1.0)])
+def test_softmax(tmp_path, out_dtype, scale, beta):
+    rng = np.random.default_rng(19)
+    options = schema.SoftmaxOptionsT()
+    options.beta = beta
+    out_q = ([1 / 256], [-128]) if out_dtype == "int8" else ([1 / 65536], [-32768])
+    specs = [Spec((300, 10), "int8", [scale], [-5]), Spec((300, 10), out_dtype, *out_q)]
+    feed = random_int(rng, (300, 10), "int8") // rng.integers(1, 9, (300, 1)).astype(np.int8)
+    feed[0] = 127  # a tie for the maximum
+    feed[1] = np.arange(-128, 127, 26)[:10]
+    assert_matches_tflm(tmp_path, [("SOFTMAX", [0], [1], options)], specs, [0], [1], [feed])
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_float_interface_quantize_and_dequantize(tmp_path, dtype):
+    """A converter's float interface: QUANTIZE from float32 in, DEQUANTIZE to float32 out; halves and values
+    beyond the integer type's range included (not beyond int32's after scaling: TFLM's float-to-int conversion is
+    undefined there, INT32_MIN on x86, saturation on Arm; the generated C saturates)."""
+    rng = np.random.default_rng(23)
+    zp = 3 if dtype == "int8" else 0
+    scale = 0.05 if dtype == "int8" else 0.0005
+    specs = [Spec((1, 64), "float32"), Spec((1, 64), dtype, [scale], [zp]), Spec((1, 64), dtype, [scale * 1.7], [zp]),
+             Spec((1, 64), "float32")]
+    ops = [("QUANTIZE", [0], [1], None), ("QUANTIZE", [1], [2], None), ("DEQUANTIZE", [2], [3], None)]
+    x = (rng.standard_normal((1, 64)) * 40 * scale * 100).astype(np.float32)
+    x[0, :8] = (np.arange(-4, 4) + 0.5) * scale  # exact halves
+    x[0, 8] = 1e6 * scale
+    assert_matches_tflm(tmp_path, ops, specs, [0], [3], [x])
