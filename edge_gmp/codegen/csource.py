@@ -10,6 +10,10 @@ PRELUDE = """\
 #include <stdint.h>
 #include <string.h>
 
+#ifdef EG_TARGET_HEADER
+#include EG_TARGET_HEADER /* target-specific inner loops: defines EG_HAVE_DOT_<variant> and eg_dot_<variant> */
+#endif
+
 #ifndef EG_LAYER_HOOK
 #define EG_LAYER_HOOK(layer)
 #endif
@@ -181,6 +185,16 @@ typedef struct {
 # channel after output channel, the row's kept positions are decoded once, then every output position multiplies
 # only those. $IO is the activation type, $ACC the accumulator and bias type, $MBQM the matching requantisation.
 CONV = Template("""\
+#ifndef EG_HAVE_DOT_$name
+/* The kept multiply-accumulates of one output: the inner loop a target header may replace. */
+static inline $ACC eg_dot_$name(const int8_t *values, const $IO *x, const int32_t *off, int n, int32_t in_offset) {
+  $ACC acc = 0;
+  int j;
+  for (j = 0; j < n; ++j) acc += ($ACC)values[j] * (x[off[j]] + in_offset);
+  return acc;
+}
+#endif
+
 static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k, int32_t *off) {
   const int32_t row_c = p->depthwise ? 1 : p->in_c;
   const int32_t last_y = (p->k_h - 1) * p->dil_h, last_x = (p->k_w - 1) * p->dil_w;
@@ -212,7 +226,7 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
         const $IO *x = in + (iy0 * p->in_w + ix0) * p->in_c + channel;
         $ACC acc = 0;
         if (iy0 >= 0 && ix0 >= 0 && iy0 + last_y < p->in_h && ix0 + last_x < p->in_w) {
-          for (j = 0; j < n; ++j) acc += ($ACC)values[j] * (x[off[j]] + p->in_offset);
+          acc = eg_dot_$name(values, x, off, n, p->in_offset);
         } else {
           for (j = 0; j < n; ++j) {
             const int32_t kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);

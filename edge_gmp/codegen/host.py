@@ -57,7 +57,8 @@ def write_library(library: Library, folder: Path) -> tuple[Path, Path]:
 class HostLibrary:
     """The generated library compiled as a shared object, with its invoke function typed from the report."""
 
-    def __init__(self, library: Library, build_dir: str | os.PathLike | None = None) -> None:
+    def __init__(self, library: Library, build_dir: str | os.PathLike | None = None,
+                 cflags: tuple[str, ...] = ()) -> None:
         self.library = library
         self._tmp = tempfile.TemporaryDirectory(prefix="edge_gmp_codegen_") if build_dir is None else None
         folder = Path(build_dir or self._tmp.name)
@@ -67,7 +68,7 @@ class HostLibrary:
         harness = folder / f"{library.name}_host.c"
         harness.write_text(_HARNESS.format(name=library.name, slots=layers + 1))
         so = folder / f"lib{library.name}.so"
-        cmd = [compiler(), *CFLAGS, "-shared", "-fPIC", "-I", str(folder), str(harness), "-o", str(so)]
+        cmd = [compiler(), *CFLAGS, *cflags, "-shared", "-fPIC", "-I", str(folder), str(harness), "-o", str(so)]
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"the generated C does not compile: {result.stderr.strip()[:2000]}")

@@ -25,10 +25,10 @@ class CompiledSession(Session):
     runtime = "compiled"
 
     def __init__(self, path: str | os.PathLike, library: Library | None = None, name: str = "model",
-                 build_dir: str | os.PathLike | None = None) -> None:
+                 build_dir: str | os.PathLike | None = None, cflags: tuple[str, ...] = ()) -> None:
         graph = load_graph(path)
         self.library = library or generate(path, name)
-        self.host = HostLibrary(self.library, build_dir)
+        self.host = HostLibrary(self.library, build_dir, cflags)
         ins = [_info(graph, t, graph.tensor(t).name or f"in{i}") for i, t in enumerate(graph.inputs)]
         outs = [_info(graph, t, graph.tensor(t).name or f"out{i}") for i, t in enumerate(graph.outputs)]
         self._dtypes = [o.dtype for o in outs]
