@@ -50,7 +50,8 @@ def c_name(text: str) -> str:
     return name if re.match(r"[A-Za-z_]", name) else f"m_{name}"
 
 
-def _profile(session: CompiledSession, raw: list[np.ndarray], streaming: bool) -> list[float]:
+def profile_layers(session: CompiledSession, raw: list[np.ndarray], streaming: bool) -> list[float]:
+    """Microseconds per layer of one invocation on this machine (the first input), averaged over runs."""
     first = [x[0, 0] if streaming else x[0] for x in raw]
     if streaming:  # a cell: x_t from the window, h at its zero point
         h = next(t for t in session.inputs if t.size != first[0].size)
@@ -88,7 +89,7 @@ def compile_model(path: str | os.PathLike, out_dir: str | os.PathLike, name: str
             if reference is None:
                 reference = run_isolated(trace, path, raw_inputs)
             result.equivalence = compare_traces(reference, trace_session(session, raw_inputs))
-            result.host_layer_us = _profile(session, raw_inputs, reference.streaming)
+            result.host_layer_us = profile_layers(session, raw_inputs, reference.streaming)
     extra = {"identical_to_tflm": None if result.equivalence is None else result.equivalence.to_dict(),
              "host_layer_us": result.host_layer_us}
     result.files = _write(library, Path(out_dir), extra)

@@ -215,9 +215,13 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
       for (j = 0; j < p->out_h * p->out_w; ++j) out[j * p->out_c + oc] = constant;
       continue;
     }
-    for (j = 0; j < n; ++j) {
-      const int32_t ic = k[j] % row_c, kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);
-      off[j] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * p->in_c + ic;
+    if (p->k_h == 1 && p->k_w == 1 && !p->depthwise) {
+      for (j = 0; j < n; ++j) off[j] = k[j];
+    } else {
+      for (j = 0; j < n; ++j) {
+        const int32_t ic = k[j] % row_c, kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);
+        off[j] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * p->in_c + ic;
+      }
     }
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_t;
