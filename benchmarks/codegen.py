@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(exist_ok=True)
         write_text_atomic(RESULTS / "codegen.json", json.dumps({"command": command, "machine": machine,
                                                                 "results": results}, indent=2))
-        notes = [f"`{command}` on {machine}.", "",
+        notes = [f"`{command}` on {machine}, {time.strftime('%Y-%m-%d')}.", "",
                  "const B: weights, index data and per-channel parameters of the generated C (for TFLM: the "
                  "device file); arena B: the generated memory plan (TFLM: its measured arena incl. decompression); "
                  "host us: one invocation on this machine through Python bindings (median of 200); C us: the "
