@@ -8,7 +8,6 @@ from string import Template
 
 PRELUDE = """\
 #include <stdint.h>
-#include <string.h>
 
 #ifdef EG_TARGET_HEADER
 #include EG_TARGET_HEADER /* target-specific inner loops: defines EG_HAVE_DOT_<variant> and eg_dot_<variant> */
@@ -19,6 +18,14 @@ PRELUDE = """\
 #endif
 
 static inline int32_t eg_min(int32_t a, int32_t b) { return a < b ? a : b; }
+
+/* Freestanding: no <string.h>. */
+static void eg_copy(void *dst, const void *src, int32_t bytes) {
+  int8_t *d = (int8_t *)dst;
+  const int8_t *s = (const int8_t *)src;
+  int32_t i;
+  for (i = 0; i < bytes; ++i) d[i] = s[i];
+}
 static inline int32_t eg_max(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* TFLite's MultiplyByQuantizedMultiplier (int32, double rounding): a saturating rounding doubling high multiply,
@@ -453,7 +460,7 @@ static void eg_pad(const eg_padding *p, const void *in, void *out) {
       for (i2 = 0; i2 < d[2]; ++i2) {
         const int32_t src = ((i0 * d[1] + i1) * d[2] + i2) * d[3];
         const int32_t dst = (((i0 + b[0]) * o[1] + i1 + b[1]) * o[2] + i2 + b[2]) * o[3] + b[3];
-        memcpy((int8_t *)out + dst * size, (const int8_t *)in + src * size, (size_t)(d[3] * size));
+        eg_copy((int8_t *)out + dst * size, (const int8_t *)in + src * size, d[3] * size);
       }
 }
 """

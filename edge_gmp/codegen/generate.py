@@ -132,7 +132,7 @@ def _outputs_copy(graph: Graph, pointers: _Pointers) -> list[str]:
     lines = []
     for t in graph.outputs:
         tensor = graph.tensor(t)
-        lines.append(f"  memcpy({graph.io_names[t]}, {pointers(t)}, {tensor.size * tensor.itemsize});")
+        lines.append(f"  eg_copy({graph.io_names[t]}, {pointers(t)}, {tensor.size * tensor.itemsize});")
     return lines
 
 

@@ -102,7 +102,7 @@ def lower_concatenation(graph: Graph, op: Op, emitter: Emitter) -> Layer:
     for i, t in enumerate(ins):
         require(t.dtype == y.dtype, graph, op, "mixes integer types")
         chunk = int(np.prod(t.shape[axis:])) * t.itemsize
-        lines.append(f"for (j = 0; j < {outer}; ++j) memcpy((int8_t *){{out0}} + j * {y.size // outer * y.itemsize} "
+        lines.append(f"for (j = 0; j < {outer}; ++j) eg_copy((int8_t *){{out0}} + j * {y.size // outer * y.itemsize} "
                      f"+ {offset}, (const int8_t *){{in{i}}} + j * {chunk}, {chunk});")
         offset += chunk
     call = "{{ int32_t j; " + " ".join(lines) + " }}"
