@@ -24,11 +24,13 @@ from edge_gmp.cli import OneLineParser, description, print_error, print_interrup
 from edge_gmp.data.registry import available_datasets, dataset_spec
 from edge_gmp.errors import UserError
 from edge_gmp.report.tables import wrap
+from edge_gmp.target.check import DEFAULT_SAMPLES, emulate_for_validation, preflight, target_text
+from edge_gmp.target.measure import TargetReport
 from edge_gmp.verify.arena import HOST_NOTE
 from edge_gmp.verify.budget import fmt_bytes
 from edge_gmp.verify.datasets import NORMALIZATIONS, statistics_text
 from edge_gmp.verify.decoded import ArenaModes
-from edge_gmp.verify.devices import builtin_devices
+from edge_gmp.verify.devices import builtin_devices, find_device
 from edge_gmp.verify.validation import Validation, validate_model
 
 
@@ -52,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
                         "deliverable's manifest.json too); "
                         "default: the manifest.json beside the model if it names this file's SHA-256, else fit")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate N test samples spread evenly over the set")
+    p.add_argument("--emulate", action="store_true", help="also build the model's generated C for the board's core "
+                   "and run it on an emulated Cortex-M: flash, RAM with stack, instructions and estimated latency "
+                   "from the real binary, and the budget judged on them")
+    p.add_argument("--emulate-samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
+                   help=f"inputs run on the emulated core (the first test samples with --dataset, else random; "
+                        f"default {DEFAULT_SAMPLES})")
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     return p
 
@@ -69,7 +77,7 @@ def _modes_text(modes: ArenaModes) -> list[str]:
     return [f"arena     {in_arena}", f"          {buffer}", f"          {chosen}", f"          ({HOST_NOTE})"]
 
 
-def _text(v: Validation) -> str:
+def _text(v: Validation, target: TargetReport | None = None) -> str:
     dev, m = v.device, v.measured
     lines = [f"model     {v.info.path} ({fmt_bytes(v.info.size_bytes)}; ops: {', '.join(v.info.ops)})",
              f"device    {dev.name} [{dev.id}]{' - ' + dev.mcu if dev.mcu else ''}: "
@@ -93,18 +101,34 @@ def _text(v: Validation) -> str:
     if dev.note:
         lines.append(f"note      {dev.note}")
     lines += [f"warning   {w}" for w in v.warnings]
+    failures = v.failures + (target.failures() if target is not None else [])
+    lines += target_text(target) if target is not None else []
     if v.budget is not None:
         lines += ["", v.budget.table()]
-    lines += [""] + [f"FAIL: {p}" for p in v.failures] + (["OK: every budget holds"] if v.ok else [])
+    lines += [""] + [f"FAIL: {p}" for p in failures] + (["OK: every budget holds"] if v.ok and not failures else [])
     return "\n".join(wrap(line, 10) for text in lines for line in text.splitlines() or [""])
+
+
+def _validate(args: argparse.Namespace) -> tuple[Validation, TargetReport | None]:
+    if args.emulate:
+        if args.emulate_samples <= 0:
+            raise UserError(f"--emulate-samples must be positive, got {args.emulate_samples}")
+        preflight(args.model, find_device(args.board, args.devices))
+    elif args.emulate_samples != DEFAULT_SAMPLES:
+        raise UserError("--emulate-samples only applies with --emulate")
+    result = validate_model(args.model, args.board, args.devices, min_accuracy=args.min_accuracy,
+                            dataset=args.dataset, source=args.source, data_path=args.data_path,
+                            normalization=args.normalization, limit=args.limit)
+    if not args.emulate:
+        return result, None
+    inputs = result.test.x if result.test is not None else None
+    return result, emulate_for_validation(args.model, result.device, args.emulate_samples, inputs, args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        result = validate_model(args.model, args.board, args.devices, min_accuracy=args.min_accuracy,
-                                dataset=args.dataset, source=args.source, data_path=args.data_path,
-                                normalization=args.normalization, limit=args.limit)
+        result, target = _validate(args)
     except UserError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc)}, indent=2))
@@ -112,8 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return print_interrupted("validate writes nothing; run the same command again")
-    print(json.dumps(result.to_dict(), indent=2, default=str) if args.json else _text(result))
-    return 0 if result.ok else 1
+    failures = target.failures() if target is not None else []
+    if args.json:
+        report = result.to_dict()
+        if target is not None:
+            report = {**report, "target": target.to_dict(), "ok": report["ok"] and not failures}
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(_text(result, target))
+    return 0 if result.ok and not failures else 1
 
 
 if __name__ == "__main__":

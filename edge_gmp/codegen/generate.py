@@ -179,7 +179,10 @@ def _report(graph: Graph, layers: list[Layer], emitter: Emitter, arena: int, row
             "arena_bytes": arena, "row_scratch_bytes": row * 6, "dense_macs": dense, "kept_macs": kept,
             "kept_mac_fraction": kept / dense if dense else 1.0,
             "inputs": {graph.io_names[t]: list(graph.tensor(t).shape) for t in graph.inputs},
-            "outputs": {graph.io_names[t]: list(graph.tensor(t).shape) for t in graph.outputs}}
+            "outputs": {graph.io_names[t]: list(graph.tensor(t).shape) for t in graph.outputs},
+            "io": [{"name": graph.io_names[t], "direction": "in" if t in graph.inputs else "out",
+                    "dtype": graph.tensor(t).dtype, "size": graph.tensor(t).size}
+                   for t in graph.inputs + graph.outputs]}
 
 
 def generate(path: str | os.PathLike, name: str, formats: tuple[str, ...] | None = None) -> Library:

@@ -15,7 +15,23 @@ from edge_gmp.errors import UserError
 _REQUIRED_INT = ("flash_bytes", "sram_bytes", "flash_reserve_bytes", "ram_reserve_bytes")
 _OPTIONAL_INT = ("largest_block_bytes",)
 _OPTIONAL_STR = ("mcu", "source", "note")
-_ALLOWED = {"name", "aliases", *_REQUIRED_INT, *_OPTIONAL_INT, *_OPTIONAL_STR}
+_ALLOWED = {"name", "aliases", "target", *_REQUIRED_INT, *_OPTIONAL_INT, *_OPTIONAL_STR}
+CORES = ("cortex-m4", "cortex-m7")
+_TARGET_INT = ("flash_origin", "flash_bytes", "ram_origin", "ram_bytes", "clock_hz", "flash_wait_states")
+
+
+@dataclass(frozen=True)
+class EmulationTarget:
+    """Where a bare-metal image goes on the board: the core, the flash region the application may use (after a
+    bootloader), the RAM region, the core clock and the flash wait states at that clock (a cycle-estimate input)."""
+
+    core: str
+    flash_origin: int
+    flash_bytes: int
+    ram_origin: int
+    ram_bytes: int
+    clock_hz: int
+    flash_wait_states: int = 0
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,7 @@ class Device:
     source: str = ""
     note: str = ""
     largest_block_bytes: int | None = None  # largest contiguous RAM block, where the heap is fragmented
+    target: EmulationTarget | None = None  # for --emulate: None where no emulated core exists (e.g. Xtensa)
 
     @property
     def flash_available(self) -> int:
@@ -44,6 +61,27 @@ class Device:
 def normalize(name: str) -> str:
     """Case- and punctuation-insensitive key: "STM32F746-Disco" -> "stm32f746disco"."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _target(where: str, raw: Any) -> EmulationTarget | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: target must be a table (core, flash_origin, flash_bytes, ram_origin, ...)")
+    unknown = sorted(set(raw) - {"core", *_TARGET_INT})
+    missing = [k for k in ("core", *_TARGET_INT[:-1]) if k not in raw]
+    if unknown or missing:
+        raise UserError(f"{where}: target has unknown field(s) {unknown} or lacks {missing}")
+    if raw["core"] not in CORES:
+        raise UserError(f"{where}: target core {raw['core']!r} cannot be emulated; use one of {', '.join(CORES)}")
+    for key in (k for k in _TARGET_INT if k in raw):
+        if isinstance(raw[key], bool) or not isinstance(raw[key], int) or raw[key] < 0 or raw[key] >= 2**32:
+            raise UserError(f"{where}: target {key} must be an integer in [0, 2^32), got {raw[key]!r}")
+    if raw["flash_bytes"] == 0 or raw["ram_bytes"] == 0 or raw["clock_hz"] == 0:
+        raise UserError(f"{where}: target flash_bytes, ram_bytes and clock_hz must be positive")
+    if raw["flash_origin"] + raw["flash_bytes"] > 2**32 or raw["ram_origin"] + raw["ram_bytes"] > 2**32:
+        raise UserError(f"{where}: target memory regions must lie within the 32-bit address space")
+    return EmulationTarget(**raw)
 
 
 def _device(dev_id: str, raw: Any, origin: str) -> Device:
@@ -77,6 +115,7 @@ def _device(dev_id: str, raw: Any, origin: str) -> Device:
     if block is not None and not 0 < block <= raw["sram_bytes"] - raw["ram_reserve_bytes"]:
         raise UserError(f"{where}: largest_block_bytes must be positive and within the SRAM left after the reserve")
     return Device(id=dev_id, name=raw["name"], aliases=tuple(aliases), largest_block_bytes=block,
+                  target=_target(where, raw.get("target")),
                   **{k: raw[k] for k in _REQUIRED_INT}, **{k: raw.get(k, "") for k in _OPTIONAL_STR})
 
 
