@@ -193,18 +193,73 @@ typedef struct {
 # only those. $IO is the activation type, $ACC the accumulator and bias type, $MBQM the matching requantisation.
 CONV = Template("""\
 #ifndef EG_HAVE_DOT_$name
-/* The kept multiply-accumulates of one output: the inner loop a target header may replace. */
-static inline $ACC eg_dot_$name(const int8_t *values, const $IO *x, const int32_t *off, int n, int32_t in_offset) {
+/* The kept multiply-accumulates of one output, sum of w * x (the input offset is folded into the bias): the inner
+   loop a target header may replace, with eg_dot4_$name, four outputs that share the weights. */
+static inline $ACC eg_dot_$name(const int8_t *values, const $IO *x, const int32_t *off, int n) {
   $ACC acc = 0;
   int j;
-  for (j = 0; j < n; ++j) acc += ($ACC)values[j] * (x[off[j]] + in_offset);
+  for (j = 0; j < n; ++j) acc += ($ACC)values[j] * x[off[j]];
   return acc;
+}
+
+static inline void eg_dot4_$name(const int8_t *values, const $IO *x, const int32_t *off, int n, int32_t step,
+                                 $ACC *acc) {
+  const $IO *x1 = x + step, *x2 = x1 + step, *x3 = x2 + step;
+  $ACC a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int j;
+  for (j = 0; j < n; ++j) {
+    const int32_t w = values[j], o = off[j];
+    a0 += ($ACC)w * x[o];
+    a1 += ($ACC)w * x1[o];
+    a2 += ($ACC)w * x2[o];
+    a3 += ($ACC)w * x3[o];
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
 }
 #endif
 
-static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k, int32_t *off) {
+static inline $IO eg_requant_$name(const eg_conv *p, $ACC acc, int32_t multiplier, int32_t shift) {
+  return ($IO)eg_min(eg_max($MBQM(acc, multiplier, shift) + p->out_offset, p->act_min), p->act_max);
+}
+
+/* Positions of a row's kept weights: input offsets for a window inside the input, (ky << 8 | kx) kept in k[] for
+   windows that cross the border. */
+static void eg_row_offsets_$name(const eg_conv *p, int n, uint16_t *k, int32_t *off) {
   const int32_t row_c = p->depthwise ? 1 : p->in_c;
+  int j;
+  if (p->k_h == 1 && p->k_w == 1 && !p->depthwise) {
+    for (j = 0; j < n; ++j) off[j] = k[j];
+    return;
+  }
+  for (j = 0; j < n; ++j) {
+    const int32_t ic = k[j] % row_c, kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);
+    off[j] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * p->in_c + ic;
+    k[j] = (uint16_t)(ky << 8 | kx);
+  }
+}
+
+/* A window crossing the border: only the taps inside the input count (TFLM skips the others). */
+static $ACC eg_border_$name(const eg_conv *p, const int8_t *values, const $IO *x, const int32_t *off,
+                            const uint16_t *k, int n, int32_t iy0, int32_t ix0) {
+  $ACC acc = 0;
+  int j;
+  for (j = 0; j < n; ++j) {
+    const int32_t iy = iy0 + (k[j] >> 8) * p->dil_h, ix = ix0 + (k[j] & 0xFF) * p->dil_w;
+    if (iy < 0 || ix < 0 || iy >= p->in_h || ix >= p->in_w) continue;
+    acc += ($ACC)values[j] * (x[off[j]] + p->in_offset);
+  }
+  return acc;
+}
+
+/* One kernel for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: output channel after output channel, the row's
+   kept positions are decoded once, then every output position multiplies only those, four at a time where the
+   windows lie inside the input. */
+static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k, int32_t *off) {
   const int32_t last_y = (p->k_h - 1) * p->dil_h, last_x = (p->k_w - 1) * p->dil_w;
+  const int32_t step = p->stride_w * p->in_c;
   const $ACC *bias = (const $ACC *)p->bias;
   eg_cursor cur;
   int32_t oc;
@@ -215,40 +270,36 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
     const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
     const int32_t multiplier = p->multiplier[oc], shift = p->shift[oc];
     const $ACC b = bias ? bias[oc] : 0;
+    $ACC inside = b, acc4[4];
     int32_t j, oy, ox;
     if (n == 0) {
-      const $IO constant = ($IO)eg_min(eg_max($MBQM(b, multiplier, shift) + p->out_offset, p->act_min),
-                                        p->act_max);
+      const $IO constant = eg_requant_$name(p, b, multiplier, shift);
       for (j = 0; j < p->out_h * p->out_w; ++j) out[j * p->out_c + oc] = constant;
       continue;
     }
-    if (p->k_h == 1 && p->k_w == 1 && !p->depthwise) {
-      for (j = 0; j < n; ++j) off[j] = k[j];
-    } else {
-      for (j = 0; j < n; ++j) {
-        const int32_t ic = k[j] % row_c, kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);
-        off[j] = (ky * p->dil_h * p->in_w + kx * p->dil_w) * p->in_c + ic;
-      }
-    }
+    eg_row_offsets_$name(p, n, k, off);
+    for (j = 0; j < n; ++j) inside += ($ACC)values[j] * p->in_offset;
     for (oy = 0; oy < p->out_h; ++oy) {
       const int32_t iy0 = oy * p->stride_h - p->pad_t;
-      for (ox = 0; ox < p->out_w; ++ox) {
+      const int rows_inside = iy0 >= 0 && iy0 + last_y < p->in_h;
+      $IO *o = out + oy * p->out_w * p->out_c + oc;
+      for (ox = 0; ox < p->out_w;) {
         const int32_t ix0 = ox * p->stride_w - p->pad_l;
         const $IO *x = in + (iy0 * p->in_w + ix0) * p->in_c + channel;
-        $ACC acc = 0;
-        if (iy0 >= 0 && ix0 >= 0 && iy0 + last_y < p->in_h && ix0 + last_x < p->in_w) {
-          acc = eg_dot_$name(values, x, off, n, p->in_offset);
-        } else {
-          for (j = 0; j < n; ++j) {
-            const int32_t kx = (k[j] / row_c) % p->k_w, ky = k[j] / (row_c * p->k_w);
-            const int32_t iy = iy0 + ky * p->dil_h, ix = ix0 + kx * p->dil_w;
-            if (iy < 0 || ix < 0 || iy >= p->in_h || ix >= p->in_w) continue;
-            acc += ($ACC)values[j] * (x[off[j]] + p->in_offset);
-          }
+        if (rows_inside && ix0 >= 0 && ox + 3 < p->out_w && ix0 + 3 * p->stride_w + last_x < p->in_w) {
+          int q;
+          eg_dot4_$name(values, x, off, n, step, acc4);
+          for (q = 0; q < 4; ++q) o[(ox + q) * p->out_c] = eg_requant_$name(p, acc4[q] + inside, multiplier, shift);
+          ox += 4;
+          continue;
         }
-        acc += b;
-        out[(oy * p->out_w + ox) * p->out_c + oc] =
-            ($IO)eg_min(eg_max($MBQM(acc, multiplier, shift) + p->out_offset, p->act_min), p->act_max);
+        if (rows_inside && ix0 >= 0 && ix0 + last_x < p->in_w) {
+          o[ox * p->out_c] = eg_requant_$name(p, eg_dot_$name(values, x, off, n) + inside, multiplier, shift);
+        } else {
+          o[ox * p->out_c] = eg_requant_$name(p, eg_border_$name(p, values, x, off, k, n, iy0, ix0) + b,
+                                              multiplier, shift);
+        }
+        ++ox;
       }
     }
   }

@@ -72,13 +72,15 @@ def test_foreign_resnet(tmp_path):
 def test_a_target_header_replaces_the_inner_loop(mobilenet_device_file, tmp_path):
     """The hook the Cortex-M kernels plug into: EG_TARGET_HEADER supplies eg_dot_s8; outputs stay TFLM's."""
     header = tmp_path / "target.h"
-    header.write_text("#define EG_HAVE_DOT_s8 1\nint eg_target_calls;\n"
-                      "static inline int32_t eg_dot_s8(const int8_t *w, const int8_t *x, const int32_t *off, int n,\n"
-                      "                                int32_t in_offset) {\n"
-                      "  int32_t a = 0, b = 0;\n  int j = 0;\n  ++eg_target_calls;\n"
-                      "  for (; j + 1 < n; j += 2) {\n    a += w[j] * (x[off[j]] + in_offset);\n"
-                      "    b += w[j + 1] * (x[off[j + 1]] + in_offset);\n  }\n"
-                      "  if (j < n) a += w[j] * (x[off[j]] + in_offset);\n  return a + b;\n}\n")
+    header.write_text(
+        "#define EG_HAVE_DOT_s8 1\nint eg_target_calls;\n"
+        "static inline int32_t eg_dot_s8(const int8_t *w, const int8_t *x, const int32_t *off, int n) {\n"
+        "  int32_t a = 0, b = 0;\n  int j = 0;\n  ++eg_target_calls;\n"
+        "  for (; j + 1 < n; j += 2) {\n    a += w[j] * x[off[j]];\n    b += w[j + 1] * x[off[j + 1]];\n  }\n"
+        "  if (j < n) a += w[j] * x[off[j]];\n  return a + b;\n}\n"
+        "static inline void eg_dot4_s8(const int8_t *w, const int8_t *x, const int32_t *off, int n, int32_t step,\n"
+        "                              int32_t *acc) {\n"
+        "  int q;\n  for (q = 0; q < 4; ++q) acc[q] = eg_dot_s8(w, x + q * step, off, n);\n}\n")
     raw = random_inputs(mobilenet_device_file, 10, seed=5)
     with CompiledSession(mobilenet_device_file, cflags=(f'-DEG_TARGET_HEADER="{header}"',)) as session:
         check = compare_traces(trace(mobilenet_device_file, raw), trace_session(session, raw))
