@@ -164,9 +164,12 @@ class ExportConfig:
     calibration_samples: int = 500  # real (x_t, h) pairs drawn from training windows
     sequence_tflite: bool = False  # also convert the unrolled 128-step graph for LiteRT (minutes)
     devices_file: str | None = None
+    emulate_samples: int = 5  # test samples the compiled C runs on the board's emulated core (0: skip)
 
     def __post_init__(self) -> None:
         check_field_types(self, "export")
+        if self.emulate_samples < 0:
+            raise ConfigError(f"export.emulate_samples must be >= 0, got {self.emulate_samples}")
         if self.min_accuracy is not None and not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigError(f"export.min_accuracy must be a fraction in [0, 1], got {self.min_accuracy}")
         if self.calibration_samples < 200:

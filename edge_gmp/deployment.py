@@ -22,6 +22,7 @@ from edge_gmp.export import gzip_size, information_limit_bits, tflite_weight_cou
 from edge_gmp.export.bundle import ExportBundle, export_bundle, write_deliverable
 from edge_gmp.run_record import RunRecord
 from edge_gmp.runtimes import device_runtime, runtime_spec
+from edge_gmp.target import DoesNotFit, TargetReport, emulate_model
 from edge_gmp.verify import check_budget, find_device
 from edge_gmp.verify.checks import ArtifactCheck, Candidate, check_artifacts
 from edge_gmp.verify.equivalence import quantize_inputs
@@ -150,6 +151,29 @@ def _compile(device: DeviceFile, x_test: Any, out_dir: Path, name: str,
     return compiled, [], []
 
 
+def _emulate(device: DeviceFile, compiled: CompiledModel, x_test: Any, export: ExportConfig,
+             log: Log) -> tuple[TargetReport | None, list[str], list[str]]:
+    """The compiled C on the board's emulated core: the report, its budget failures, notes."""
+    board = find_device(export.device, export.devices_file)
+    if board.target is None:
+        return None, [], [f"{board.name} has no emulated core: flash, RAM and latency of the compiled C are not "
+                          "measured on the target"]
+    samples = min(export.emulate_samples, len(x_test))
+    raw = quantize_inputs(device.dense_path, [x_test[:samples]])
+    log(f"emulate: {compiled.library.name} on {board.target.core} ({board.name}), {samples} test sample(s)")
+    folder = compiled.files[0].parent / "firmware"
+    try:
+        report = emulate_model(device.path, board, raw, library=compiled.library, build_dir=folder)
+    except DoesNotFit as exc:
+        return None, [str(exc)], []
+    elf = folder / f"{compiled.library.name}.elf"
+    compiled.files.append(elf.rename(compiled.files[0].parent / elf.name))
+    report.elf = compiled.files[-1].name
+    log(f"emulate: flash {report.flash_bytes:,} B, RAM {report.ram_bytes:,} B, {report.instructions:,.0f} "
+        f"instructions, about {report.ms_estimate:.1f} ms at {report.clock_hz / 1e6:g} MHz (estimate)")
+    return report, report.failures(), []
+
+
 def _sparse_notes(artifacts: list[dict[str, Any]], deliverable: str) -> None:
     """A sparse-encoded file the device runtime cannot run points at the run's device file, not at a twin."""
     runtime = runtime_spec(device_runtime()).display
@@ -185,6 +209,12 @@ def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir:
         compiled, compile_failures, compile_notes = _compile(device, x_test, out_dir / "compiled",
                                                              f"{symbol_for(record.preset)}_compiled", log)
     failures += compile_failures
+    target, target_failures = None, []
+    if compiled is not None and export.emulate_samples:
+        with record.timed("emulate"):
+            target, target_failures, target_notes = _emulate(device, compiled, x_test, export, log)
+        compile_notes += target_notes
+    failures += target_failures
     artifacts = [{**c.to_dict(), **sizes(Path(c.candidate.path), c.candidate.precision, record.prunable_parameters)}
                  for c in checks]
     if device.compressed:
@@ -201,11 +231,14 @@ def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir:
     manifest = _manifest(record, bundle, device, device_check, budget, record.preset, Path(shipped).name)
     if compiled is not None:
         manifest["compiled"] = compiled.summary()
+    if target is not None:
+        manifest["target"] = {k: v for k, v in target.to_dict().items() if k != "layer_instructions"}
     extra = ([device.dense_path] if device.compressed else []) + (compiled.files if compiled else [])
     deliverable = write_deliverable(device.path, out_dir / "export" / record.preset, symbol, manifest, extra=extra)
     metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": budget, "notes": notes,
                "compiled": None if compiled is None else {**compiled.summary(), "layers": compiled.report["layers"],
                                                           "host_layer_us": compiled.host_layer_us},
+               "target": None if target is None else target.to_dict(),
                "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures + budget_failures}
     return Deployment(metrics, failures + budget_failures)
 

@@ -88,14 +88,19 @@ def test_deliverable_holds_the_compiled_c_identical_to_tflm_on_the_whole_test_se
     deliverable = out / "export" / "fastgrnn-har2"
     manifest = json.loads((deliverable / "manifest.json").read_text())
     compiled = manifest["compiled"]
-    assert compiled["files"] == ["fastgrnn_har2_compiled.c", "fastgrnn_har2_compiled.h", "fastgrnn_har2_compiled.json"]
+    assert compiled["files"] == [f"fastgrnn_har2_compiled.{ext}" for ext in ("c", "h", "json", "elf")]
     assert all((deliverable / name).is_file() for name in compiled["files"])
     same = compiled["identical_to_tflm"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert same["identical"] and same["streaming"] and same["samples"] == metrics["samples"]["test"]
     assert same["steps"] == 128 and compiled["kept_macs"] < compiled["dense_macs"]
     assert "fastgrnn_har2_compiled_invoke" in (deliverable / "fastgrnn_har2_compiled.h").read_text()
-    assert "codegen" in metrics["timings"]
+    assert "codegen" in metrics["timings"] and "emulate" in metrics["timings"]
+    target = manifest["target"]
+    assert target["core"] == "cortex-m4" and target["identical_to_host"]["identical"] and not target["failures"]
+    assert "fastgrnn_har2_compiled.elf" in compiled["files"] and (deliverable / "fastgrnn_har2_compiled.elf").is_file()
+    assert 0 < target["flash_bytes"] < 64_000 and 0 < target["stack_bytes"]
+    assert "estimate" in target["cycle_estimate_note"]
 
 
 def test_card_and_summary_name_every_runtime(tiny_run) -> None:

@@ -77,6 +77,19 @@ def _compiled_lines(metrics: dict[str, Any]) -> list[str]:
             f"TFLite Micro on {what}"]
 
 
+def _target_lines(metrics: dict[str, Any]) -> list[str]:
+    t = metrics.get("target")
+    if not t:
+        return []
+    same = t["identical_to_host"]
+    return [f"on the target: {t['elf']} on an emulated {t['core']} ({t['board']}): flash {t['flash_bytes']:,} B "
+            f"(whole image), RAM {t['ram_bytes']:,} B",
+            f"  (.data + .bss + stack {t['stack_bytes']:,} B); {t['instructions']:,.0f} instructions per "
+            f"inference, about {t['ms_estimate']:.1f} ms at {t['clock_hz'] / 1e6:g} MHz (estimate); outputs "
+            f"{'identical to' if same['identical'] else 'DIFFERENT from'} the host build on {same['samples']} "
+            "samples"]
+
+
 def summary_text(metrics: dict[str, Any]) -> str:
     """The run's closing summary for a terminal: fits 120 columns; reasons and notes below the table."""
     rows, footnotes = _rows(metrics, card=False)
@@ -85,6 +98,7 @@ def summary_text(metrics: dict[str, Any]) -> str:
     parts += [wrap(f"[{i}] {note}") for i, note in enumerate(footnotes, 1)]
     parts += _device_lines(metrics)
     parts += _compiled_lines(metrics)
+    parts += _target_lines(metrics)
     budget = metrics.get("budget")
     if budget:
         dev = budget["device"]
@@ -228,6 +242,7 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         "",
         *_device_lines(metrics),
         *(["", " ".join(_compiled_lines(metrics)).replace("  (", "(")] if metrics.get("compiled") else []),
+        *(["", " ".join(_target_lines(metrics)).replace("  (", "(")] if metrics.get("target") else []),
     ]
     budget = metrics.get("budget")
     if budget:
