@@ -336,8 +336,9 @@ typedef struct {
 } eg_addsub;
 """
 
-ADDSUB = Template("""\
-static void eg_addsub_$name(const eg_addsub *p, const $IO *a, const $IO *b, $IO *out) {
+# Element-wise binary operators broadcast up to 4-D: $BODY computes out[o] from a[ia] and b[ib].
+BINARY = Template("""\
+static void eg_${kind}_$name(const $PARAMS *p, const $IO *a, const $IO *b, $IO *out) {
   const eg_shape4 *s = &p->shape;
   int32_t i0, i1, i2, i3, o = 0;
   for (i0 = 0; i0 < s->dims[0]; ++i0)
@@ -346,15 +347,23 @@ static void eg_addsub_$name(const eg_addsub *p, const $IO *a, const $IO *b, $IO 
         for (i3 = 0; i3 < s->dims[3]; ++i3, ++o) {
           const int32_t ia = i0 * s->stride1[0] + i1 * s->stride1[1] + i2 * s->stride1[2] + i3 * s->stride1[3];
           const int32_t ib = i0 * s->stride2[0] + i1 * s->stride2[1] + i2 * s->stride2[2] + i3 * s->stride2[3];
+$BODY
+        }
+}
+""")
+
+ADDSUB_BODY = """\
           const int32_t x = (int32_t)((uint32_t)(p->in1_offset + a[ia]) << p->left_shift);
           const int32_t y = (int32_t)((uint32_t)(p->in2_offset + b[ib]) << p->left_shift);
           const int32_t sx = eg_mbqm32(x, p->in1_multiplier, p->in1_shift);
           const int32_t sy = eg_mbqm32(y, p->in2_multiplier, p->in2_shift);
           const int32_t raw = eg_mbqm32(p->subtract ? sx - sy : sx + sy, p->out_multiplier, p->out_shift);
-          out[o] = ($IO)eg_min(eg_max(raw + p->out_offset, p->act_min), p->act_max);
-        }
-}
-""")
+          out[o] = ($IO)eg_min(eg_max(raw + p->out_offset, p->act_min), p->act_max);"""
+
+MUL_BODY = """\
+          const int32_t product = (p->in1_offset + a[ia]) * (p->in2_offset + b[ib]);
+          const int32_t raw = eg_mbqm32(product, p->multiplier, p->shift) + p->out_offset;
+          out[o] = ($IO)eg_min(eg_max(raw, p->act_min), p->act_max);"""
 
 MUL_TYPES = """\
 typedef struct {
@@ -363,32 +372,20 @@ typedef struct {
 } eg_mul;
 """
 
-MUL = Template("""\
-static void eg_mul_$name(const eg_mul *p, const $IO *a, const $IO *b, $IO *out) {
-  const eg_shape4 *s = &p->shape;
-  int32_t i0, i1, i2, i3, o = 0;
-  for (i0 = 0; i0 < s->dims[0]; ++i0)
-    for (i1 = 0; i1 < s->dims[1]; ++i1)
-      for (i2 = 0; i2 < s->dims[2]; ++i2)
-        for (i3 = 0; i3 < s->dims[3]; ++i3, ++o) {
-          const int32_t ia = i0 * s->stride1[0] + i1 * s->stride1[1] + i2 * s->stride1[2] + i3 * s->stride1[3];
-          const int32_t ib = i0 * s->stride2[0] + i1 * s->stride2[1] + i2 * s->stride2[2] + i3 * s->stride2[3];
-          const int32_t product = (p->in1_offset + a[ia]) * (p->in2_offset + b[ib]);
-          const int32_t raw = eg_mbqm32(product, p->multiplier, p->shift) + p->out_offset;
-          out[o] = ($IO)eg_min(eg_max(raw, p->act_min), p->act_max);
-        }
-}
-""")
-
 IO_TYPES = {"s8": "int8_t", "s16": "int16_t"}
 
 
+def _binary(kind: str, params: str, body: str, variant: str) -> str:
+    io = IO_TYPES[variant]
+    return BINARY.substitute(kind=kind, name=variant, PARAMS=params, IO=io, BODY=Template(body).substitute(IO=io))
+
+
 def addsub(variant: str) -> str:
-    return ADDSUB.substitute(name=variant, IO=IO_TYPES[variant])
+    return _binary("addsub", "eg_addsub", ADDSUB_BODY, variant)
 
 
 def mul(variant: str) -> str:
-    return MUL.substitute(name=variant, IO=IO_TYPES[variant])
+    return _binary("mul", "eg_mul", MUL_BODY, variant)
 
 
 SIGMOID_TABLE_NAME = "eg_sigmoid_u16"
