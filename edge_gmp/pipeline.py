@@ -163,8 +163,8 @@ def _deploy_and_write(config: RunConfig, record: RunRecord, data: Any, out_dir: 
                **(extra or {})}
     _write_results(config, record, metrics, out_dir, command)
     log("\n" + summary_text(metrics))
-    log("\nstages: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in record.timings.items())
-        + f" -> {out_dir}")
+    log("\nstages: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in record.timings.items()))
+    log(f"run directory: {out_dir}")
     if failures:
         raise PipelineFailed(failures, out_dir)
     return metrics

@@ -37,9 +37,9 @@ def test_help_fits(module: str) -> None:
     assert "(default: None)" not in text
 
 
-@pytest.mark.parametrize("release", ["fastgrnn-har2", "mobilenetv1-cifar10"])
+@pytest.mark.parametrize("release", ["fastgrnn", "mobilenet_v1"])
 def test_the_pipelines_closing_summary_fits(release: str) -> None:
-    metrics = json.loads((ROOT / "releases" / release / "metrics.json").read_text())
+    metrics = json.loads((ROOT / "models" / release / "metrics.json").read_text())
     assert not _too_wide(summary_text(metrics))
 
 

@@ -55,7 +55,8 @@ def test_ctrl_c_prints_one_line_whose_command_resumes_the_run(tmp_path: Path, ha
 
     env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
-    child = subprocess.Popen(_command(out), env=env, stderr=subprocess.PIPE, text=True)
+    # a longer run than ARGS: the signal must land mid-run, not as the process is already exiting
+    child = subprocess.Popen(_command(out, "--epochs", "20"), env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
     while _epoch(out / "checkpoint.pt") < 1 and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -97,8 +97,8 @@ def summary_text(metrics: dict[str, Any]) -> str:
                                                           "buffer).")]
     parts += [wrap(f"[{i}] {note}") for i, note in enumerate(footnotes, 1)]
     parts += _device_lines(metrics)
-    parts += _compiled_lines(metrics)
-    parts += _target_lines(metrics)
+    parts += [wrap(" ".join(lines).replace("  (", "(")) for lines in (_compiled_lines(metrics),
+                                                                    _target_lines(metrics)) if lines]
     budget = metrics.get("budget")
     if budget:
         dev = budget["device"]

@@ -21,7 +21,7 @@ from edge_gmp.runtimes.tflite_file import MAX_FILE_BYTES, inspect_tflite
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"fastgrnn": ROOT / "tests/fixtures/fastgrnn_step_int8.tflite",
-           "mobilenet": ROOT / "export/mobilenetv1-cifar10/mobilenetv1_cifar10.tflite"}
+           "mobilenet": ROOT / "export/mobilenetv1-cifar10/classifier_int8.tflite"}  # the device file's dense twin
 RANDOM_MUTANTS = {"fastgrnn": (1, 200), "mobilenet": (2, 100)}  # seed, count
 SAMPLED_MUTANTS = 120  # vtable / vector-length mutants kept per model (seeded sample)
 COMPRESSED_RANDOM_MUTANTS = 60  # of the FastGRNN model compressed with TFLM_DECODE operators
