@@ -56,7 +56,10 @@ def test_ctrl_c_prints_one_line_whose_command_resumes_the_run(tmp_path: Path, ha
     env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir), "OMP_NUM_THREADS": "1"}
     out = tmp_path / "run"
     # a longer run than ARGS: the signal must land mid-run, not as the process is already exiting
-    child = subprocess.Popen(_command(out, "--epochs", "20"), env=env, stderr=subprocess.PIPE, text=True)
+    # a shell that starts jobs in the background (CI) leaves SIGINT ignored, and Python keeps an ignored SIGINT:
+    # give the child the default disposition, as a terminal's foreground job has
+    child = subprocess.Popen(_command(out, "--epochs", "20"), env=env, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 600
     while _epoch(out / "checkpoint.pt") < 1 and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
