@@ -2,13 +2,14 @@
 device file's bytes, RAM and the board budget; mean ± half-range and the worst seed per preset.
 
     python benchmarks/fastgrnn_har2.py [--presets fastgrnn-har2,fastgrnn-har2-paper] [--seeds 0,1,2]
-        [--runs-dir runs/bench] [--jobs 2] [--teachers 'runs/bench/fastgrnn-har2-seed{seed}/model.pt']
+        [--threads 1,2] [--set train.select=best] [--runs-dir runs/bench] [--jobs 2]
+        [--teachers 'runs/bench/fastgrnn-har2-seed{seed}/model.pt']
 
-Runs the pipeline for every preset x seed (``--jobs`` at a time, each in its own process with the preset's torch
-threads), prints one table and writes benchmarks/results/fastgrnn_har2.json and .md (merged with earlier presets'
-results). A preset that distills from another model (``train.distill_from``) needs ``--teachers``: each seed's
-teacher must have been trained on that seed's training subjects, or it has seen the seed's validation subjects
-and model selection is fooled.
+Runs the pipeline for every preset x seed x torch thread count (``--jobs`` at a time, each in its own process;
+without ``--threads``, the preset's), prints one table and writes benchmarks/results/fastgrnn_har2.json and .md
+(or ``--results``; merged with earlier presets' results). A preset that distills from another model
+(``train.distill_from``) needs ``--teachers``: each seed's teacher must have been trained on that seed's training
+subjects, or it has seen the seed's validation subjects and model selection is fooled.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from typing import Any
 
 import torch
 
-from edge_gmp.config import load_config
+from edge_gmp.config import load_config, merge, parse_assignment
 from edge_gmp.pipeline import PipelineFailed, run
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import markdown_table, text_table
 from edge_gmp.runtimes import device_runtime
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HEADERS = ("preset", "seed", "dense", "pruned", "device", "device loss", "int file", "device file",
+HEADERS = ("preset", "seed", "threads", "dense", "pruned", "device", "device loss", "int file", "device file",
            "paper weights", "RAM", "budget", "train s", "total s")
 INDEX_BYTES_LIMIT = 256  # matrices with at most 256 elements index a non-zero in one byte, larger ones in two
 
@@ -71,7 +72,7 @@ def summarize(preset: str, seed: int, metrics: dict[str, Any], run_dir: Path, to
         "sparsity": metrics["sparsity"],
         "budget": f"{budget['device']['id']} {'ok' if budget['ok'] else 'FAILED'}" if budget else "-",
         "train_seconds": metrics["train_seconds"], "total_seconds": total, "failures": metrics.get("failures", []),
-        "machine": metrics.get("machine"), "timings": metrics.get("timings"),
+        "machine": metrics.get("machine"), "timings": metrics.get("timings")
     }
 
 
@@ -81,7 +82,8 @@ def _pct(v: float | None) -> str:
 
 def _row(r: dict[str, Any]) -> tuple[Any, ...]:
     loss = "-" if r["device_loss_points"] is None else f"{r['device_loss_points']:+.2f}"
-    return (r["preset"], r["seed"], _pct(r["dense_accuracy"]), _pct(r["pruned_accuracy"]), _pct(r["device_accuracy"]),
+    return (r["preset"], r["seed"], r.get("threads", "-"), _pct(r["dense_accuracy"]), _pct(r["pruned_accuracy"]),
+            _pct(r["device_accuracy"]),
             loss, r["integer_file_bytes"], r["device_file_bytes"], r["paper_weight_bytes"], r["device_ram_bytes"],
             r["budget"], f"{r['train_seconds']:.0f}", f"{r['total_seconds']:.0f}")
 
@@ -116,10 +118,15 @@ def _teacher_lines(rows: list[dict[str, Any]]) -> list[str]:
             + "; ".join(f"{r['preset']} seed {r['seed']} <- `{r['teacher']}`" for r in taught) + ".", ""]
 
 
-def write_results(rows: list[dict[str, Any]], command: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def _change_lines(rows: list[dict[str, Any]]) -> list[str]:
+    changed = sorted({(r["preset"], " ".join(r["changes"])) for r in rows if r.get("changes")})
+    return [f"Changed from the committed preset: {'; '.join(f'{p}: {c}' for p, c in changed)}.", ""] if changed else []
+
+
+def write_results(rows: list[dict[str, Any]], command: str, stem: Path) -> None:
+    stem.parent.mkdir(parents=True, exist_ok=True)
     machine = rows[-1]["machine"] or describe_machine()
-    (RESULTS / "fastgrnn_har2.json").write_text(json.dumps({"machine": machine, "command": command,
+    stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "command": command,
                                                             "results": rows}, indent=2) + "\n")
     md = ["# FastGRNN on HAR-2 through the pipeline", "",
           f"`{command}` on {machine}. Accuracies on the full rebuilt HAR-2 test set (2,973 windows); pruned = "
@@ -128,19 +135,23 @@ def write_results(rows: list[dict[str, Any]], command: str) -> None:
           "its pruned weights stored for TFLM_DECODE (identical outputs proven on every test window and step); "
           "paper weights = non-zero weights as int8 plus their indices and every other parameter as one byte (the "
           "FastGRNN paper's count); RAM = TFLite Micro arena of the device file, 64-bit host.", "",
-          *_teacher_lines(rows),
+          *_teacher_lines(rows), *_change_lines(rows),
           markdown_table(SUMMARY_HEADERS, summary_rows(rows)), "", markdown_table(HEADERS, [_row(r) for r in rows]),
           ""]
-    (RESULTS / "fastgrnn_har2.md").write_text("\n".join(md))
+    stem.with_suffix(".md").write_text("\n".join(md))
 
 
-def run_one(preset: str, seed: int, runs_dir: str, teachers: str | None) -> dict[str, Any]:
+def run_one(preset: str, seed: int, threads: int | None, runs_dir: str, teachers: str | None,
+            changes: tuple[str, ...] = ()) -> dict[str, Any]:
     """One pipeline run (in a worker process); its summary row."""
-    overrides: dict[str, Any] = {"train": {"seed": seed}}
+    overrides: dict[str, Any] = {}
+    for text in changes:
+        overrides = merge(overrides, parse_assignment(text))
+    overrides = merge(overrides, {"train": {"seed": seed} | ({} if threads is None else {"threads": threads})})
     if teachers is not None and load_config(preset).train.distill_from is not None:
         overrides["train"]["distill_from"] = teachers.format(seed=seed)
     config = load_config(preset, overrides=overrides)
-    run_dir = Path(runs_dir) / f"{preset}-seed{seed}"
+    run_dir = Path(runs_dir) / (f"{preset}-seed{seed}" + ("" if threads is None else f"-threads{threads}"))
     started = time.perf_counter()
     try:
         metrics = run(config, run_dir, progress=False, overwrite=True)
@@ -148,6 +159,7 @@ def run_one(preset: str, seed: int, runs_dir: str, teachers: str | None) -> dict
         metrics = json.loads((exc.out_dir / "metrics.json").read_text())
     row = summarize(preset, seed, metrics, run_dir, time.perf_counter() - started)
     row["teacher"] = config.train.distill_from
+    row["threads"], row["changes"] = config.train.threads, list(changes)
     return row
 
 
@@ -169,21 +181,28 @@ def main() -> int:
     parser.add_argument("--presets", default="fastgrnn-har2")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--runs-dir", default="runs/bench")
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses the preset's threads)")
+    parser.add_argument("--threads", help="torch thread counts to sample, e.g. 1,2 (default: the preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="change the preset for every run (repeatable); recorded with the results")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses its own threads)")
+    parser.add_argument("--results", type=Path, default=RESULTS / "fastgrnn_har2",
+                        help="where the .json and .md go (a path without suffix)")
     parser.add_argument("--teachers", help="teacher model per seed, a path with {seed}, for distilling presets")
     args = parser.parse_args()
-    out_json = RESULTS / "fastgrnn_har2.json"
+    out_json = args.results.with_suffix(".json")
     previous = json.loads(out_json.read_text()).get("results", []) if out_json.is_file() else []
     presets, seeds = args.presets.split(","), [int(s) for s in args.seeds.split(",")]
     _check_teachers(presets, seeds, args.teachers)
     rows = [r for r in previous if r.get("preset") not in presets and "seed" in r]
-    jobs = [(preset, seed, args.runs_dir, args.teachers) for preset in presets for seed in seeds]
+    thread_counts = [None] if args.threads is None else [int(t) for t in args.threads.split(",")]
+    jobs = [(preset, seed, threads, args.runs_dir, args.teachers, tuple(args.set))
+            for preset in presets for seed in seeds for threads in thread_counts]
     with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs),
                                                 mp_context=multiprocessing.get_context("spawn")) as pool:
         for row in pool.map(run_one, *zip(*jobs, strict=True)):
             rows.append(row)
             print(text_table(HEADERS, [_row(row)]), flush=True)
-    write_results(rows, shlex.join(["python", *sys.argv]))
+    write_results(rows, shlex.join(["python", *sys.argv]), args.results)
     print("\n" + text_table(SUMMARY_HEADERS, summary_rows(rows)))
     return 0
 

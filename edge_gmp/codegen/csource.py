@@ -28,26 +28,18 @@ static void eg_copy(void *dst, const void *src, int32_t bytes) {
 }
 static inline int32_t eg_max(int32_t a, int32_t b) { return a > b ? a : b; }
 
-/* TFLite's MultiplyByQuantizedMultiplier (int32, double rounding): a saturating rounding doubling high multiply,
-   then a rounding right shift. */
+/* TFLite's MultiplyByQuantizedMultiplier (int32, double rounding): a rounding doubling high multiply, then a
+   rounding right shift. Adding 2^30 and shifting right (floor) equals TFLite's nudge-and-truncate for either sign;
+   its one saturating case needs a multiplier of INT32_MIN, which quantised multipliers (0 or >= 2^30) never are. */
 static inline int32_t eg_mbqm32(int32_t x, int32_t multiplier, int shift) {
   const int left = shift > 0 ? shift : 0;
   const int right = shift > 0 ? 0 : -shift;
   const int32_t a = (int32_t)((uint32_t)x << left);
-  int32_t high;
-  if (a == INT32_MIN && multiplier == INT32_MIN) {
-    high = INT32_MAX;
-  } else {
-    const int64_t ab = (int64_t)a * (int64_t)multiplier;
-    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    high = (int32_t)((ab + nudge) / (1LL << 31));
-  }
-  {
-    const int32_t mask = (int32_t)((1LL << right) - 1);
-    const int32_t remainder = high & mask;
-    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-    return (high >> right) + (remainder > threshold ? 1 : 0);
-  }
+  const int32_t high = (int32_t)(((int64_t)a * multiplier + (1LL << 30)) >> 31);
+  const int32_t mask = (int32_t)((1u << right) - 1u);
+  const int32_t remainder = high & mask;
+  const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+  return (high >> right) + (remainder > threshold ? 1 : 0);
 }
 """
 
@@ -188,10 +180,9 @@ typedef struct {
 } eg_conv;
 """
 
-# One kernel for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED (a 1x1 convolution over the batch): output
-# channel after output channel, the row's kept positions are decoded once, then every output position multiplies
-# only those. $IO is the activation type, $ACC the accumulator and bias type, $MBQM the matching requantisation.
-CONV = Template("""\
+# The convolution kernels' inner loops and requantisation. $IO is the activation type, $ACC the accumulator and
+# bias type, $MBQM the matching requantisation.
+DOT = Template("""\
 #ifndef EG_HAVE_DOT_$name
 /* The kept multiply-accumulates of one output, sum of w * x (the input offset is folded into the bias): the inner
    loop a target header may replace, with eg_dot4_$name, four outputs that share the weights. */
@@ -204,15 +195,17 @@ static inline $ACC eg_dot_$name(const int8_t *values, const $IO *x, const int32_
 
 static inline void eg_dot4_$name(const int8_t *values, const $IO *x, const int32_t *off, int n, int32_t step,
                                  $ACC *acc) {
-  const $IO *x1 = x + step, *x2 = x1 + step, *x3 = x2 + step;
+  const int8_t *end = values + n;
   $ACC a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  int j;
-  for (j = 0; j < n; ++j) {
-    const int32_t w = values[j], o = off[j];
-    a0 += ($ACC)w * x[o];
-    a1 += ($ACC)w * x1[o];
-    a2 += ($ACC)w * x2[o];
-    a3 += ($ACC)w * x3[o];
+  while (values < end) {
+    const int32_t w = *values++;
+    const $IO *q = x + *off++;
+    a0 += ($ACC)w * q[0];
+    q += step;
+    a1 += ($ACC)w * q[0];
+    q += step;
+    a2 += ($ACC)w * q[0];
+    a3 += ($ACC)w * q[step];
   }
   acc[0] = a0;
   acc[1] = a1;
@@ -224,7 +217,9 @@ static inline void eg_dot4_$name(const int8_t *values, const $IO *x, const int32
 static inline $IO eg_requant_$name(const eg_conv *p, $ACC acc, int32_t multiplier, int32_t shift) {
   return ($IO)eg_min(eg_max($MBQM(acc, multiplier, shift) + p->out_offset, p->act_min), p->act_max);
 }
+""")
 
+CONV = Template("""\
 /* Positions of a row's kept weights: input offsets for a window inside the input, (ky << 8 | kx) kept in k[] for
    windows that cross the border. */
 static void eg_row_offsets_$name(const eg_conv *p, int n, uint16_t *k, int32_t *off) {
@@ -306,6 +301,74 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
 }
 """)
 
+DWCONV = Template("""\
+/* One input channel copied into a plane covering every window, the border filled with the input's zero point,
+   which contributes nothing once the input offset is folded into the bias (TFLM skips those taps). */
+static void eg_plane_$name(const eg_conv *p, const $IO *in, int32_t channel, $IO *plane, int32_t ph, int32_t pw) {
+  const $IO border = ($IO)(-p->in_offset);
+  const int32_t first = eg_min(p->pad_l, pw), last = eg_max(first, eg_min(p->pad_l + p->in_w, pw));
+  int32_t py, px;
+  for (py = 0; py < ph; ++py) {
+    const int32_t iy = py - p->pad_t;
+    $IO *row = plane + py * pw;
+    const $IO *src;
+    if (iy < 0 || iy >= p->in_h) {
+      for (px = 0; px < pw; ++px) row[px] = border;
+      continue;
+    }
+    src = in + iy * p->in_w * p->in_c + channel;
+    for (px = 0; px < first; ++px) row[px] = border;
+    for (; px < last; ++px) row[px] = src[(px - p->pad_l) * p->in_c];
+    for (; px < pw; ++px) row[px] = border;
+  }
+}
+
+/* DEPTHWISE_CONV_2D: each input channel is copied once into a padded plane, so that every window lies inside
+   it and outputs go four at a time, whatever the border; the row's kept taps are decoded once per channel. */
+static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k, int32_t *off, $IO *plane) {
+  const int32_t pw = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+  const int32_t ph = (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  const $ACC *bias = (const $ACC *)p->bias;
+  eg_cursor cur;
+  int32_t oc, filled = -1;
+  eg_cursor_start(&p->w, &cur);
+  for (oc = 0; oc < p->out_c; ++oc) {
+    const int8_t *values;
+    const int n = eg_next_row(&p->w, &cur, k, oc, &values);
+    const int32_t channel = oc / p->depth_multiplier;
+    const int32_t multiplier = p->multiplier[oc], shift = p->shift[oc];
+    $ACC inside = bias ? bias[oc] : 0, acc4[4];
+    int32_t j, oy, ox;
+    if (n == 0) {
+      const $IO constant = eg_requant_$name(p, inside, multiplier, shift);
+      for (j = 0; j < p->out_h * p->out_w; ++j) out[j * p->out_c + oc] = constant;
+      continue;
+    }
+    if (channel != filled) {
+      eg_plane_$name(p, in, channel, plane, ph, pw);
+      filled = channel;
+    }
+    for (j = 0; j < n; ++j) {
+      off[j] = (k[j] / p->k_w) * p->dil_h * pw + (k[j] % p->k_w) * p->dil_w;
+      inside += ($ACC)values[j] * p->in_offset;
+    }
+    for (oy = 0; oy < p->out_h; ++oy) {
+      const $IO *x = plane + oy * p->stride_h * pw;
+      $IO *o = out + oy * p->out_w * p->out_c + oc;
+      for (ox = 0; ox + 3 < p->out_w; ox += 4) {
+        int q;
+        eg_dot4_$name(values, x + ox * p->stride_w, off, n, p->stride_w, acc4);
+        for (q = 0; q < 4; ++q) o[(ox + q) * p->out_c] = eg_requant_$name(p, acc4[q] + inside, multiplier, shift);
+      }
+      for (; ox < p->out_w; ++ox) {
+        o[ox * p->out_c] = eg_requant_$name(p, eg_dot_$name(values, x + ox * p->stride_w, off, n) + inside,
+                                            multiplier, shift);
+      }
+    }
+  }
+}
+""")
+
 CONV_VARIANTS = {  # name -> activation type, accumulator type, requantisation
     "s8": ("int8_t", "int32_t", "eg_mbqm32"),
     "s16": ("int16_t", "int64_t", "eg_mbqm64"),
@@ -316,6 +379,16 @@ CONV_VARIANTS = {  # name -> activation type, accumulator type, requantisation
 def conv(variant: str) -> str:
     io, acc, mbqm = CONV_VARIANTS[variant]
     return CONV.substitute(name=variant, IO=io, ACC=acc, MBQM=mbqm)
+
+
+def dot(variant: str) -> str:
+    io, acc, mbqm = CONV_VARIANTS[variant]
+    return DOT.substitute(name=variant, IO=io, ACC=acc, MBQM=mbqm)
+
+
+def dwconv(variant: str) -> str:
+    io, acc, mbqm = CONV_VARIANTS[variant]
+    return DWCONV.substitute(name=variant, IO=io, ACC=acc, MBQM=mbqm)
 
 
 BROADCAST_TYPES = """\

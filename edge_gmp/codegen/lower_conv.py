@@ -8,7 +8,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 
 from edge_gmp.codegen.formats import FORMATS, EncodedRows, choose_format
 from edge_gmp.codegen.graph import Graph, Op, Tensor
-from edge_gmp.codegen.layers import Emitter, Layer, LayerReport, lowering, require
+from edge_gmp.codegen.layers import C_TYPES, Emitter, Layer, LayerReport, lowering, require
 from edge_gmp.codegen.quant import activation_range, quantize_multiplier
 
 _INT64 = schema.TensorType.INT64
@@ -85,11 +85,32 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
     report = LayerReport(op.index, op.kind, y.name, enc.format, enc.nbytes, param_bytes,
                          dense_macs=rows.size * positions, kept_macs=int(enc.kept.sum()) * positions,
                          constant_channels=int((enc.kept == 0).sum()))
-    call = f"eg_conv_{variant}(&{params}, {{in0}}, {{out0}}, eg_k, eg_off);"
-    pieces = ["weights", f"format:{enc.format}", "conv_types", f"conv:{variant}"]
+    pieces = ["weights", f"format:{enc.format}", "conv_types", f"dot:{variant}"]
     if variant == "s16":
         pieces.insert(0, "mbqm64")
-    return Layer(op, call, [x.index], [y.index], pieces, report, row_length=rows.shape[1])
+    if g["depthwise"]:
+        plane = _plane_elements(g) * x.itemsize
+        call = f"eg_dwconv_{variant}(&{params}, {{in0}}, {{out0}}, eg_k, eg_off, ({C_TYPES[x.dtype]} *){{scratch}});"
+        return Layer(op, call, [x.index], [y.index], [*pieces, f"dwconv:{variant}"], report, scratch_bytes=plane,
+                     row_length=rows.shape[1])
+    call = f"eg_conv_{variant}(&{params}, {{in0}}, {{out0}}, eg_k, eg_off);"
+    return Layer(op, call, [x.index], [y.index], [*pieces, f"conv:{variant}"], report, row_length=rows.shape[1])
+
+
+def _plane_elements(g: dict[str, int]) -> int:
+    """The padded plane a depthwise kernel copies each input channel into: every window's taps."""
+    return ((g["out_h"] - 1) * g["stride_h"] + (g["k_h"] - 1) * g["dil_h"] + 1) * \
+        ((g["out_w"] - 1) * g["stride_w"] + (g["k_w"] - 1) * g["dil_w"] + 1)
+
+
+def _flatten_pointwise(g: dict[str, int]) -> dict[str, int]:
+    """A 1x1, stride-1, unpadded convolution reads its positions in order: one row of them, so that the kernel's
+    four-output loop covers them all whatever the height and width."""
+    if (g["k_h"], g["k_w"], g["stride_h"], g["stride_w"], g["pad_t"], g["pad_l"]) != (1, 1, 1, 1, 0, 0) or \
+            (g["in_h"], g["in_w"]) != (g["out_h"], g["out_w"]):
+        return g
+    positions = g["out_h"] * g["out_w"]
+    return {**g, "in_h": 1, "in_w": positions, "out_h": 1, "out_w": positions}
 
 
 def _conv_geometry(graph: Graph, op: Op, x: Tensor, y: Tensor, k_h: int, k_w: int) -> dict[str, int]:
@@ -120,7 +141,7 @@ def lower_conv(graph: Graph, op: Op, emitter: Emitter) -> Layer:
     x, w, bias, y = _tensors(graph, op)
     out_c, k_h, k_w, in_c = w.shape
     require(in_c == x.shape[-1], graph, op, "is a grouped convolution")
-    geometry = _conv_geometry(graph, op, x, y, k_h, k_w)
+    geometry = _flatten_pointwise(_conv_geometry(graph, op, x, y, k_h, k_w))
     return _emit(graph, op, emitter, geometry, w.data.reshape(out_c, -1), x, w, bias, y)
 
 

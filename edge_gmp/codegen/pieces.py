@@ -24,14 +24,15 @@ def piece(key: str) -> str:
         return fixed[key]
     if key == "sigmoid_table":
         return _sigmoid_table()
-    builders = {"format": lambda v: c.DECODERS[v], "conv": c.conv, "addsub": c.addsub, "mul": c.mul,
-                "softmax": c.softmax, "float_io": c.float_io,
+    builders = {"format": lambda v: c.DECODERS[v], "conv": c.conv, "dot": c.dot, "dwconv": c.dwconv,
+                "addsub": c.addsub, "mul": c.mul, "softmax": c.softmax, "float_io": c.float_io,
                 "mean": c.mean, "pool": c.pool, "requantize": lambda v: c.requantize(*v.split(":"))}
     return builders[kind](variant)
 
 
 ORDER = ["mbqm64", "weights", "format:dense", "format:bitmask", "format:block4", "format:delta4", "next_row",
-         "conv_types", "conv:s8", "conv:s16", "conv:s16a32", "broadcast_types", "addsub_types", "addsub:s8",
+         "conv_types", "dot:s8", "dot:s16", "dot:s16a32", "conv:s8", "conv:s16", "conv:s16a32", "dwconv:s8",
+         "dwconv:s16", "dwconv:s16a32", "broadcast_types", "addsub_types", "addsub:s8",
          "addsub:s16", "mul_types", "mul:s8", "mul:s16", "sigmoid_table", "logistic16", "tanh16", "lut8",
          "mean_types", "mean:s8", "mean:s16", "pad_types", "pad", "pool_types", "pool:s8", "pool:s16",
          "requantize:s8:s8", "requantize:s8:s16", "requantize:s16:s8", "requantize:s16:s16", "softmax_fixed",
