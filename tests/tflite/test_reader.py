@@ -17,7 +17,8 @@ from tflite_micro.tensorflow.lite.micro.compression import spec
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from edge_gmp.errors import UserError
-from edge_gmp.runtimes.tflite_file import MAX_FILE_BYTES, inspect_tflite
+from edge_gmp.tflite import inspect_tflite
+from edge_gmp.tflite.graph import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"fastgrnn": ROOT / "tests/fixtures/fastgrnn_step_int8.tflite",

@@ -1,81 +1,19 @@
-"""Encodings of one constant tensor for TFLM's DECODE operator: PRUNING (decode type 2) and LUT (type 0).
-
-Both produce a tflite_micro ``CompressionResult`` (encoded tensor bytes + ancillary bytes) that reproduces the
-tensor bit for bit when TFLM decodes it, or None where the decoder cannot reproduce the tensor.
-"""
+"""The PRUNING codec: a bitmap (one bit per element in C order, MSB first, 1 = kept), then the kept values after
+the DECODE header. TFLM writes each pruned element back as its channel's zero point (int8) or 0."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
 
 import numpy as np
-from tflite_micro.tensorflow.lite.micro.compression import decode, lut, model_editor, tensor_type
+from tflite_micro.tensorflow.lite.micro.compression import decode, model_editor
 from tflite_micro.tensorflow.lite.micro.compression.compressor import CompressionResult
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-T = schema.TensorType
-DECODABLE_TYPES = frozenset({T.BOOL, T.INT8, T.INT16, T.INT32, T.INT64, T.FLOAT32})
-PRUNE_FORMAT_VERSION = 1
-LUT_FORMAT_VERSION = 1
+from edge_gmp.tflite.decode.base import HEADER_BYTES, Codec, Encoding, Target, register
+from edge_gmp.tflite.decode.values import DECODABLE_TYPES, ChannelQuant, T, channel_quant, raw_bits, tensor_values
 
-
-@dataclass(frozen=True)
-class Encoding:
-    """One way to store a tensor: ``method`` is "prune" or "lut"; ``parts`` gives its payload bytes by
-    accounting category (the 16-byte DECODE header is not among them)."""
-
-    method: str
-    result: CompressionResult
-    parts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def size(self) -> int:
-        return len(self.result.encoded_data) + len(self.result.ancillary_data)
-
-
-@dataclass(frozen=True)
-class ChannelQuant:
-    """The decoded tensor's quantisation as TFLM's decoders see it."""
-
-    channels: int
-    axis: int
-    zero_points: tuple[int, ...]  # one per channel (TFLM repeats a single stored value)
-
-
-def tensor_values(tensor: model_editor.Tensor) -> np.ndarray | None:
-    """The constant data as an array of the tensor's shape (model_editor has no numpy type for BOOL); None
-    when it has no data or is not stored as one element after another."""
-    if tensor.buffer is None or not tensor.buffer.data:
-        return None
-    try:
-        dtype = np.dtype(np.bool_) if tensor.dtype == T.BOOL else tensor_type.to_numpy(tensor.dtype)
-    except ValueError:  # STRING, INT4 and other types without a numpy equivalent
-        return None
-    if len(tensor.buffer.data) != dtype.itemsize * int(np.prod(tensor.shape, dtype=np.int64)):
-        return None  # sparse-encoded or otherwise not stored element by element
-    return np.frombuffer(tensor.buffer.data, dtype=dtype).reshape(tensor.shape)
-
-
-def channel_quant(tensor: model_editor.Tensor) -> ChannelQuant | None:
-    """Channels, axis and expanded zero points; None for malformed parameters or an axis TFLM rejects."""
-    q = tensor.quantization
-    if q is None:
-        return ChannelQuant(1, 0, (0,))
-    scales = np.atleast_1d(q.scales)
-    zeros = [int(z) for z in np.atleast_1d(q.zero_points)]
-    channels, axis, rank = len(scales), q.axis or 0, len(tensor.shape)
-    if len(zeros) not in (1, channels) or channels == 0:
-        return None
-    if channels == 1:  # the decoded copy gets quantized_dimension 0 (cuts.normalise_decoded)
-        return ChannelQuant(1, 0, (zeros[0],))
-    if axis not in (0, rank - 1) or tensor.shape[axis] != channels:
-        return None
-    return ChannelQuant(channels, axis, tuple(zeros * channels if len(zeros) == 1 else zeros))
-
-
-def _raw(values: np.ndarray) -> np.ndarray:
-    """The values as unsigned integers of the same width: equality by bit pattern (-0.0 != +0.0)."""
-    return values.view(np.dtype(f"<u{values.dtype.itemsize}"))
+PRUNING = int(decode.DecodeType.PRUNING)
+FORMAT_VERSION = 1
 
 
 def _pruned_values(tensor: model_editor.Tensor, quant: ChannelQuant, dtype: np.dtype) -> np.ndarray | None:
@@ -100,40 +38,40 @@ def prune_encode(tensor: model_editor.Tensor) -> Encoding | None:
     pruned = _pruned_values(tensor, quant, values.dtype)
     if pruned is None:
         return None
-    kept = _raw(values) != _raw(np.broadcast_to(pruned, values.shape).copy())
+    kept = raw_bits(values) != raw_bits(np.broadcast_to(pruned, values.shape).copy())
     bitmap = np.packbits(kept.ravel()).tobytes()
     kept_values = values[kept].tobytes()
-    header = decode.DecodeCommonMetadata(decode.DecodeType.PRUNING, user_data=bytes([PRUNE_FORMAT_VERSION]))
+    header = decode.DecodeCommonMetadata(decode.DecodeType.PRUNING, user_data=bytes([FORMAT_VERSION]))
     result = CompressionResult(encoded_data=bitmap, ancillary_data=header.to_bytes() + kept_values)
-    return Encoding("prune", result, {"indices": len(bitmap), "kept_values": len(kept_values)})
+    return Encoding(CODEC.name, result, {"indices": len(bitmap), "kept_values": len(kept_values)})
 
 
-def _lut_axis(quant: ChannelQuant) -> int | None:
-    """TFLM's LUT decoder takes its channel count from the decoded tensor's quantisation: one table per
-    channel along the quantised axis for several scales (a single table would decode wrongly), else one."""
-    return quant.axis if quant.channels > 1 else None
+def check_pruning(encoded: np.ndarray, ancillary: np.ndarray, target: Target) -> str | None:
+    """A bitmap covering every element and, after the 16-byte header, one value per set bit."""
+    count = math.prod(target.shape)
+    bits = np.unpackbits(np.asarray(encoded, dtype=np.uint8))[:count]
+    need_values = HEADER_BYTES + int(bits.sum()) * target.item_bytes
+    if len(encoded) < math.ceil(count / 8) or len(ancillary) < need_values:
+        return (f"PRUNING data for {target.label} (shape {target.shape}) needs a {math.ceil(count / 8)}-byte "
+                f"bitmap and {need_values} bytes of header and kept values, has {len(encoded)} + {len(ancillary)}")
+    if len(ancillary) != need_values:  # the decoder takes one value per set bit: any other count is not this tensor
+        return (f"PRUNING data for {target.label}: the bitmap has {int(bits.sum())} set bits but "
+                f"{(len(ancillary) - HEADER_BYTES) / target.item_bytes:g} kept values follow the 16-byte header; "
+                "the two counts must be equal")
+    return None
 
 
-def _lut_for_axis(tensor: model_editor.Tensor, axis: int | None) -> Encoding | None:
-    raw = _raw(tensor_values(tensor))
-    compressed = lut.compress_array(raw, axis)
-    stride = max(len(table) for table in compressed.lookup_tables)
-    bitwidth = max(1, (stride - 1).bit_length())
-    if bitwidth > lut.LutAncillaryData.MAX_BITWIDTH:
+def decode_pruning(encoded: np.ndarray, ancillary: np.ndarray, target: Target) -> np.ndarray | None:
+    """The kept values at the set bits, the first zero point elsewhere; None when the sizes do not agree."""
+    count, width = math.prod(target.shape), np.dtype(target.dtype).itemsize
+    kept = np.unpackbits(np.asarray(encoded, dtype=np.uint8))[:count].astype(bool)
+    values = np.asarray(ancillary[HEADER_BYTES:HEADER_BYTES + int(kept.sum()) * width], dtype=np.uint8).tobytes()
+    if len(kept) < count or len(values) != int(kept.sum()) * width:
         return None
-    tables = lut.pack_lookup_tables(compressed.lookup_tables, stride)
-    params = lut.LutAncillaryData(lut_version=LUT_FORMAT_VERSION, bitwidth=bitwidth,
-                                  axis=lut.LutAncillaryData.PER_TENSOR_AXIS if axis is None else axis,
-                                  value_table_stride=stride, value_tables=tables)
-    header = decode.DecodeCommonMetadata(decode.DecodeType.LUT, user_data=params.to_user_data())
-    indices = lut.pack_indices(compressed.indices, bitwidth)
-    result = CompressionResult(encoded_data=indices, ancillary_data=header.to_bytes() + params.to_bytes())
-    return Encoding("lut", result, {"lut_indices": len(indices), "lut_tables": len(tables)})
+    out = np.full(count, target.zero_point, dtype=target.dtype)
+    out[kept] = np.frombuffer(values, dtype=target.dtype)
+    return out
 
 
-def lut_encode(tensor: model_editor.Tensor) -> Encoding | None:
-    """LUT with the narrowest index (1-7 bits) that fits; None when a table would need more than 128 values."""
-    quant = channel_quant(tensor)
-    if tensor.dtype not in DECODABLE_TYPES or tensor_values(tensor) is None or quant is None:
-        return None
-    return _lut_for_axis(tensor, _lut_axis(quant))
+CODEC = register(Codec(PRUNING, "prune", "PRUNING", ("indices", "kept_values"), prune_encode, check_pruning,
+                       decode_pruning))
