@@ -283,14 +283,6 @@ def test_a_pruning_bitmap_must_count_the_kept_values(compressed_models: list[Pat
             assert "set bits" in message and "must be equal" in message, message
 
 
-@pytest.mark.slow
-def test_converter_models_pass(models) -> None:
-    """The TFLite converter's float32, int8, sparse, streaming and other fixtures of tests/verify."""
-    for path in (models.float32, models.int8, models.sparse, models.nan, models.topk, models.stream):
-        inspect_tflite(path)
-    assert inspect_tflite(models.sparse).sparse_encoded
-
-
 CLI_CASES = ("op input index = tensor count", "tensor buffer index = buffer count", "subgraph output = -1",
              "zero operators", "operator writes into a weight", "weight buffer one byte short", "scale 0",
              "scale NaN", "scale +inf", "scale -1")
