@@ -28,7 +28,7 @@ def _check_buffers(model: schema.ModelT, file_bytes: int) -> None:
     for i, buf in enumerate(model.buffers or []):
         if buf.offset > 1 and buf.offset + buf.size > file_bytes:
             raise Invalid(f"buffer {i} (offset {buf.offset}, {buf.size} bytes) runs past the end of the file "
-                           f"({file_bytes} bytes)")
+                          f"({file_bytes} bytes)")
     if model.buffers and buffer_bytes(model.buffers[0]):
         raise Invalid("buffer 0 holds data; it must be the empty buffer that non-constant tensors point to")
 
@@ -37,7 +37,7 @@ def _check_operator_codes(model: schema.ModelT) -> None:
     for i, code in enumerate(model.operatorCodes or []):
         if code.builtinCode < 0 or code.deprecatedBuiltinCode < 0:
             raise Invalid(f"operator code {i} has a negative builtin code "
-                           f"({code.builtinCode}/{code.deprecatedBuiltinCode})")
+                          f"({code.builtinCode}/{code.deprecatedBuiltinCode})")
         check_utf8(f"operator code {i}: the custom op name", code.customCode)
 
 
@@ -46,14 +46,14 @@ def _check_signatures(model: schema.ModelT) -> None:
     for i, sig in enumerate(model.signatureDefs or []):
         if not 0 <= sig.subgraphIndex < len(subgraphs):
             raise Invalid(f"signature {i} refers to subgraph {sig.subgraphIndex}; the model has "
-                           f"{len(subgraphs)}")
+                          f"{len(subgraphs)}")
         n_tensors = len(subgraphs[sig.subgraphIndex].tensors or [])
         check_utf8(f"signature {i}: the key", sig.signatureKey)
         for entry in (sig.inputs or []) + (sig.outputs or []):
             check_utf8(f"signature {i}: the entry name", entry.name)
             if not 0 <= entry.tensorIndex < n_tensors:
                 raise Invalid(f"signature {i} entry {text(entry.name)!r} refers to tensor {entry.tensorIndex}; "
-                               f"subgraph {sig.subgraphIndex} has {n_tensors}")
+                              f"subgraph {sig.subgraphIndex} has {n_tensors}")
 
 
 def _check_metadata(model: schema.ModelT) -> None:
@@ -104,7 +104,7 @@ def _check_dataflow(graph: SubgraphView, sg: schema.SubGraphT) -> None:
         for t in ints(op.outputs):
             if t in written and not graph.tensors[t].isVariable:
                 raise Invalid(f"{where} writes {graph.tensor_label(t)}, which a subgraph input or an earlier "
-                               "operator already provides")
+                              "operator already provides")
             written.add(t)
     for t in ints(sg.outputs):
         if not graph.constant[t] and t not in written:
@@ -115,7 +115,7 @@ def _check_buffer_indices(index: int, tensors: list[schema.TensorT], n_buffers: 
     for t, tensor in enumerate(tensors):
         if not 0 <= tensor.buffer < n_buffers:
             raise Invalid(f"subgraph {index} {entry_label('tensor', t, text(tensor.name))}: buffer index "
-                           f"{tensor.buffer} is out of range (the model has {n_buffers} buffers)")
+                          f"{tensor.buffer} is out of range (the model has {n_buffers} buffers)")
 
 
 def _check_subgraph(model: schema.ModelT, index: int, op_names: list[str]) -> None:
@@ -148,9 +148,10 @@ SCHEMA_VERSION = 3  # the only flatbuffer schema version LiteRT and TFLite Micro
 
 
 def check_model(model: schema.ModelT, file_bytes: int) -> None:
+    """Run every check below the file level on the parsed ``model``; raise Invalid for the first problem."""
     if model.version != SCHEMA_VERSION:
         raise Invalid(f"schema version {model.version}; LiteRT and TFLite Micro load version {SCHEMA_VERSION} only "
-                       "(LiteRT refuses any other)")
+                      "(LiteRT refuses any other)")
     if not model.subgraphs:
         raise Invalid("the model has no subgraph")
     main = model.subgraphs[0]

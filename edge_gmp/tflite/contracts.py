@@ -337,6 +337,8 @@ def _check_types(op: _Op) -> None:
 
 
 def check_operator_shapes(graph: SubgraphView, op_index: int, op: schema.OperatorT) -> None:
+    """Check operator ``op_index`` of ``graph`` against the contract of its kind (input and output counts,
+    shapes, types, quantisation), for the kinds with rules here; raise Invalid for the first violation."""
     name = graph.op_names[op.opcodeIndex]
     if name not in _SHAPE_RULES:
         return

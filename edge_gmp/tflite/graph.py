@@ -84,6 +84,7 @@ def check_utf8(what: str, raw: bytes | str | None) -> None:
 
 
 def one_line(message: str) -> str:
+    """``message`` with every run of whitespace, newlines included, as one space."""
     return " ".join(message.split())
 
 
@@ -108,7 +109,7 @@ class SubgraphView:
             return
         if not 0 <= t < len(self.tensors):
             raise Invalid(f"{where} refers to tensor {t}, out of range (subgraph {self.index} has "
-                           f"{len(self.tensors)} tensors)")
+                          f"{len(self.tensors)} tensors)")
 
     def shape(self, t: int) -> list[int] | None:
         """The shape of tensor ``t`` as TFLite Micro sizes it (none or empty: a scalar); None for an absent

@@ -160,7 +160,7 @@ def inspect_tflite(path: str | os.PathLike) -> TFLiteInfo:
         raise UserError(one_line(f"{p} is corrupt: {exc}")) from None
     except Exception as exc:  # the generated reader raises struct.error/IndexError/TypeError/... on bad offsets
         raise UserError(one_line(f"{p} is truncated or corrupt ({len(data)} bytes): the flatbuffer does not "
-                                  f"parse ({type(exc).__name__}: {exc})")) from None
+                                 f"parse ({type(exc).__name__}: {exc})")) from None
     try:
         check_model(model, len(data))
     except Invalid as exc:

@@ -41,7 +41,7 @@ def _check_shape(label: str, tensor: schema.TensorT) -> int:
     nbytes = math.ceil(math.prod(shape) * BITS.get(tensor.type, 0) / 8)
     if nbytes > MAX_TENSOR_BYTES:
         raise Invalid(f"{label}: shape {shape} of {TYPE_NAMES[tensor.type]} is {nbytes} bytes "
-                       f"(more than {MAX_TENSOR_BYTES})")
+                      f"(more than {MAX_TENSOR_BYTES})")
     return nbytes
 
 
@@ -54,7 +54,7 @@ def _check_string_buffer(label: str, data: np.ndarray, count: int) -> None:
     offsets = words[1:]
     if words[0] != count or offsets[0] != header or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
         raise Invalid(f"{label}: malformed string data (count {words[0]} for {count} elements, "
-                       f"offsets {offsets[0]}..{offsets[-1]} in {len(data)} bytes)")
+                      f"offsets {offsets[0]}..{offsets[-1]} in {len(data)} bytes)")
 
 
 def _check_constant(label: str, tensor: schema.TensorT, buffer: schema.BufferT, nbytes: int) -> None:
@@ -68,7 +68,7 @@ def _check_constant(label: str, tensor: schema.TensorT, buffer: schema.BufferT, 
     unpacked = math.prod(ints(tensor.shape))  # sub-byte types may also be stored one value per byte
     if have != nbytes and not (BITS[tensor.type] < 8 and have == unpacked):
         raise Invalid(f"{label}: constant buffer {tensor.buffer} holds {have} bytes but shape "
-                       f"{ints(tensor.shape)} of {TYPE_NAMES[tensor.type]} needs {nbytes}")
+                      f"{ints(tensor.shape)} of {TYPE_NAMES[tensor.type]} needs {nbytes}")
 
 
 def _zero_point_range(tensor_type: int) -> tuple[int, int] | None:
@@ -105,7 +105,7 @@ def _check_quantization(label: str, tensor: schema.TensorT, values: np.ndarray |
     q = tensor.quantization
     if q is not None and q.detailsType:
         raise Invalid(f"{label}: quantisation details of type {q.detailsType} (custom/blockwise quantisation), "
-                       "which TFLite Micro does not support")
+                      "which TFLite Micro does not support")
     scales = [] if q is None or q.scale is None else [float(s) for s in q.scale]
     zeros = [] if q is None else ints(q.zeroPoint)
     if not scales and not zeros:
@@ -119,12 +119,12 @@ def _check_quantization(label: str, tensor: schema.TensorT, values: np.ndarray |
         bad = next((i for i, s in enumerate(scales) if not (math.isfinite(s) and (s > 0 or i in unused))), None)
     if bad is not None:
         raise Invalid(f"{label}: quantisation scale[{bad}] is {scales[bad]}; scales must be finite and > 0 "
-                       "(0 only for a constant channel holding nothing but its zero point)")
+                      "(0 only for a constant channel holding nothing but its zero point)")
     limits = _zero_point_range(tensor.type)
     bad = None if limits is None else next((i for i, z in enumerate(zeros) if not limits[0] <= z <= limits[1]), None)
     if bad is not None:
         raise Invalid(f"{label}: zero point[{bad}] = {zeros[bad]} is outside {TYPE_NAMES[tensor.type]}'s range "
-                       f"{limits[0]}..{limits[1]}")
+                      f"{limits[0]}..{limits[1]}")
     axis = q.quantizedDimension
     if not 0 <= axis < max(len(shape), 1):
         raise Invalid(f"{label}: quantized_dimension {axis} is out of range for shape {shape}")
@@ -133,14 +133,14 @@ def _check_quantization(label: str, tensor: schema.TensorT, values: np.ndarray |
 
 
 def check_tensor(label: str, tensor: schema.TensorT, buffers: list[schema.BufferT], encoded: bool,
-                  decoded: np.ndarray | None = None) -> None:
+                 decoded: np.ndarray | None = None) -> None:
     """``encoded``: an input of TFLM_DECODE, a byte array that keeps the quantisation of the tensor it decodes
     to (so its per-channel parameters do not match its own shape); ``decoded``: the values TFLM_DECODE will
     write into this tensor, when it is a decoded constant."""
     check_utf8(f"{label}: the name", tensor.name)
     if tensor.externalBuffer:
         raise Invalid(f"{label}: data stored outside the .tflite file (external buffer {tensor.externalBuffer}); "
-                       "TFLite Micro cannot load it")
+                      "TFLite Micro cannot load it")
     nbytes = _check_shape(label, tensor)
     if tensor.isVariable and buffer_bytes(buffers[tensor.buffer]):
         raise Invalid(f"{label}: a variable tensor with constant data (buffer {tensor.buffer})")

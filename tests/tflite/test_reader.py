@@ -18,6 +18,7 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 
 from edge_gmp.errors import UserError
 from edge_gmp.tflite import inspect_tflite
+from edge_gmp.tflite.decode.pruning import PRUNING
 from edge_gmp.tflite.graph import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,7 +260,7 @@ def _pruning_pair(model: schema.ModelT) -> tuple[schema.TensorT, schema.TensorT]
     decode_code = next(i for i, c in enumerate(model.operatorCodes) if c.customCode == b"TFLM_DECODE")
     pairs = [(graph.tensors[a], graph.tensors[b]) for op in graph.operators if op.opcodeIndex == decode_code
              for a, b in zip(op.inputs[::2], op.inputs[1::2], strict=True)]
-    return next((enc, anc) for enc, anc in pairs if model.buffers[anc.buffer].data[0] == 2)
+    return next((enc, anc) for enc, anc in pairs if model.buffers[anc.buffer].data[0] == PRUNING)
 
 
 def test_a_pruning_bitmap_must_count_the_kept_values(compressed_models: list[Path], tmp_path: Path) -> None:
