@@ -113,10 +113,11 @@ def build_compressed(model: model_editor.Model, chosen: dict[tuple[int, int], Co
 
 def compress_tflite(data: bytes, method: str = "auto", keep_names: bool = False, cut_quantization: bool = True,
                     cut_metadata: bool = True) -> CompressedModel:
-    """Encode the constant tensors that get smaller with TFLM's DECODE operator (PRUNING or LUT; ``method``
-    "auto" takes the smallest per tensor, "prune" or "lut" only that one), then cut what TFLM never reads:
-    duplicated or unread quantisation vectors, internal tensor names (``keep_names`` keeps them) and the
-    converter's metadata. Raises CompressionInputError for input it cannot compress."""
+    """Encode the constant tensors that get smaller with TFLM's DECODE operator (a registered codec: PRUNING or
+    LUT built in; ``method`` "auto" takes the smallest per tensor, a codec's name, e.g. "prune" or "lut", only that
+    one), then cut what TFLM never reads: duplicated or unread quantisation vectors, internal tensor names
+    (``keep_names`` keeps them) and the converter's metadata. Raises CompressionInputError for input it cannot
+    compress."""
     if method not in methods():
         raise CompressionInputError(f"unknown compression method {method!r}; choose one of {', '.join(methods())}")
     data = bytes(data)
