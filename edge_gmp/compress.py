@@ -27,11 +27,11 @@ from edge_gmp.atomic import write_bytes_atomic
 from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
 from edge_gmp.errors import UserError
 from edge_gmp.export.compression import CompressedModel, compress_tflite
-from edge_gmp.export.compression.selection import METHODS
+from edge_gmp.export.compression.selection import methods
 from edge_gmp.report.tables import text_table, wrap
-from edge_gmp.runtimes import inspect_tflite
 from edge_gmp.runtimes.isolated import RuntimeCrashed, run_isolated
 from edge_gmp.runtimes.tflm import sparse_unsupported
+from edge_gmp.tflite import inspect_tflite
 from edge_gmp.verify.arena import HOST_NOTE, ArenaExceeds, measure_arena, measure_decompression_buffer
 from edge_gmp.verify.budget import fmt_bytes
 from edge_gmp.verify.decoded import ArenaModes, measure_arena_modes
@@ -198,9 +198,9 @@ def _parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m edge_gmp.compress", description=description(__doc__))
     p.add_argument("input", metavar="IN.tflite", help="a .tflite with pruned (zero) or few-valued constants")
     p.add_argument("output", metavar="OUT.tflite", help="where the compressed model goes (must differ from IN)")
-    p.add_argument("--method", choices=METHODS, default="auto",
+    p.add_argument("--method", choices=methods(), default="auto",
                    help="auto: the smallest of PRUNING and LUT per tensor; prune or lut: only that one "
-                        f"(one of: {', '.join(METHODS)}; default auto)")
+                        f"(one of: {', '.join(methods())}; default auto)")
     p.add_argument("--keep-names", action="store_true", help="keep internal tensor names (default: cut them; "
                    "input and output names always stay)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, metavar="N",

@@ -19,7 +19,7 @@ from edge_gmp.cli import OneLineParser, print_error
 from edge_gmp.codegen.build import CompiledModel, c_name, compile_model
 from edge_gmp.codegen.layers import LOWERINGS
 from edge_gmp.errors import UserError
-from edge_gmp.runtimes.tflite_file import inspect_tflite
+from edge_gmp.tflite import inspect_tflite
 from edge_gmp.verify.equivalence import random_inputs
 
 DEFAULT_SAMPLES = 100

@@ -13,13 +13,12 @@ import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from edge_gmp.errors import UserError
-from edge_gmp.runtimes.tflite_file import decoded_constants, load_checked
+from edge_gmp.tflite import decoded_constants, load_checked
+from edge_gmp.tflite.decode import DECODE_OP
+from edge_gmp.tflite.graph import T, operator_name, text
 
-DECODE = "CUSTOM:TFLM_DECODE"
-_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-_T = schema.TensorType
-DTYPES = {_T.INT8: "int8", _T.INT16: "int16", _T.INT32: "int32", _T.INT64: "int64", _T.FLOAT32: "float32",
-          _T.UINT8: "uint8", _T.BOOL: "bool", _T.INT4: "int4", _T.FLOAT16: "float16"}
+DTYPES = {T.INT8: "int8", T.INT16: "int16", T.INT32: "int32", T.INT64: "int64", T.FLOAT32: "float32",
+          T.UINT8: "uint8", T.BOOL: "bool", T.INT4: "int4", T.FLOAT16: "float16"}
 
 
 class UnsupportedModel(UserError):
@@ -84,18 +83,6 @@ class Graph:
         return [op for op in self.ops if index in op.inputs]
 
 
-def _op_name(code: schema.OperatorCodeT) -> str:
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    if builtin == schema.BuiltinOperator.CUSTOM:
-        custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
-        return f"CUSTOM:{custom}"
-    return _OP_NAMES.get(builtin, f"builtin {builtin}")
-
-
-def _name(raw: bytes | str | None) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
-
-
 def _tensor(index: int, t: schema.TensorT, buffers: list[schema.BufferT]) -> Tensor:
     q = t.quantization
     scales = np.asarray(q.scale if q is not None and q.scale is not None else [], dtype=np.float32)
@@ -107,7 +94,7 @@ def _tensor(index: int, t: schema.TensorT, buffers: list[schema.BufferT]) -> Ten
     if raw is not None and len(raw) and dtype in ("int8", "int16", "int32", "int64", "float32", "uint8"):
         data = np.frombuffer(bytes(raw), dtype=dtype).reshape(shape)
     axis = int(q.quantizedDimension) if q is not None else 0
-    return Tensor(index, _name(t.name), shape, dtype, scales, zeros, axis, data)
+    return Tensor(index, text(t.name), shape, dtype, scales, zeros, axis, data)
 
 
 def _c_identifier(name: str, fallback: str) -> str:
@@ -123,7 +110,7 @@ def _io_names(model: schema.ModelT, sg: schema.SubGraphT, tensors: list[Tensor])
     for sig in model.signatureDefs or []:
         if sig.subgraphIndex == 0:
             for entry in list(sig.inputs or []) + list(sig.outputs or []):
-                names[int(entry.tensorIndex)] = _name(entry.name)
+                names[int(entry.tensorIndex)] = text(entry.name)
     result: dict[int, str] = {}
     for kind, indices in (("in", sg.inputs), ("out", sg.outputs)):
         for i, t in enumerate(int(v) for v in indices):
@@ -138,14 +125,14 @@ def _fold_decode(model: schema.ModelT, tensors: list[Tensor], ops: list[Op], pat
     decoded = decoded_constants(model, 0)
     kept = []
     for op in ops:
-        if op.kind != DECODE:
+        if op.kind != DECODE_OP:
             kept.append(op)
             continue
         encoded = sum(tensors[t].data.nbytes for t in op.inputs if tensors[t].data is not None)
         for out in op.outputs:
             values = decoded.get(out)
             if values is None:
-                raise UnsupportedModel(f"{path}: operator {op.index} ({DECODE}) uses a decoder other than PRUNING; "
+                raise UnsupportedModel(f"{path}: operator {op.index} ({DECODE_OP}) uses a decoder other than PRUNING; "
                                        "the code generator reads PRUNING-compressed or uncompressed files only")
             t = tensors[out]
             t.data = np.asarray(values).reshape(t.shape)
@@ -163,7 +150,7 @@ def load_graph(path: str | os.PathLike) -> Graph:
     sg = model.subgraphs[0]
     buffers = model.buffers or []
     tensors = [_tensor(i, t, buffers) for i, t in enumerate(sg.tensors)]
-    names = [_op_name(code) for code in model.operatorCodes or []]
+    names = [operator_name(code) for code in model.operatorCodes or []]
     ops = [Op(i, names[op.opcodeIndex], [int(v) for v in op.inputs], [int(v) for v in op.outputs],
               op.builtinOptions) for i, op in enumerate(sg.operators)]
     ops = _fold_decode(model, tensors, ops, p)

@@ -19,9 +19,11 @@ from edge_gmp.export.onnx2tf_runner import fixed_batch_shapes, onnx_input_shapes
 from edge_gmp.export.tflite_check import layout_perm, map_inputs, map_outputs
 from edge_gmp.export.tflite_validate import describe_artifacts
 from edge_gmp.native import capture_native_output, import_tensorflow
-from edge_gmp.runtimes import dequantize, inspect_tflite, quantize
+from edge_gmp.runtimes import dequantize, quantize
 from edge_gmp.runtimes.litert import LiteRTSession
 from edge_gmp.runtimes.onnxruntime import run_onnx
+from edge_gmp.tflite import inspect_tflite
+from edge_gmp.tflite.edit import tie_quantization
 
 MIN_CALIBRATION_SAMPLES = 200
 FLOAT_KINDS = ("float32", "float32_sparse")
@@ -132,57 +134,6 @@ def _state_tensor_indices(path: Path, onnx_path: Path, shapes: dict[str, tuple[i
     return {s.onnx_name: s.tensor_index for s in (*ins, *outs)}
 
 
-_BIASED_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV")
-
-
-def _ops_with_bias_on(model: Any, graph: Any, tensor: int) -> list[str]:
-    """Ops reading ``tensor`` whose integer bias was quantised with its scale (so it cannot change)."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    found = []
-    for i in range(graph.OperatorsLength()):
-        op = graph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "")
-        inputs = op.InputsAsNumpy().tolist()
-        if name in _BIASED_OPS and tensor in inputs and len(inputs) > 2 and inputs[-1] >= 0:
-            found.append(name)
-    return found
-
-
-def tie_quantization(data: bytes, pairs: Mapping[int, int]) -> bytes:
-    """Give each input tensor ``target`` the quantisation (scale, zero point, min/max) of the output tensor
-    ``pairs[target]``, in place in the flatbuffer, so that a device can copy that output's raw integers into
-    the input (a recurrent state: h_next -> h) without requantising. Kernels derive their rescaling from the
-    tensors' scales when they are prepared, so only the parameters change. UserError when a tensor is not
-    per-tensor quantised, the dtypes differ, or an op's bias depends on the input's old scale."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    buf = bytearray(data)
-    model = schema.Model.GetRootAs(buf, 0)
-    graph = model.Subgraphs(0)
-    for target, source in pairs.items():
-        dst, src = graph.Tensors(target), graph.Tensors(source)
-        dst_q, src_q = dst.Quantization(), src.Quantization()
-        label = f"{dst.Name().decode()} <- {src.Name().decode()}"
-        if dst_q is None or src_q is None or {dst_q.ScaleLength(), src_q.ScaleLength(), dst_q.ZeroPointLength(),
-                                               src_q.ZeroPointLength()} != {1}:
-            raise UserError(f"cannot tie quantisation {label}: both tensors must be per-tensor quantised")
-        if dst.Type() != src.Type():
-            raise UserError(f"cannot tie quantisation {label}: the tensors' types differ")
-        biased = _ops_with_bias_on(model, graph, target)
-        if biased:
-            raise UserError(f"cannot tie quantisation {label}: {', '.join(biased)} has a bias quantised with "
-                            "the input's scale")
-        dst_q.ScaleAsNumpy()[:] = src_q.ScaleAsNumpy()
-        dst_q.ZeroPointAsNumpy()[:] = src_q.ZeroPointAsNumpy()
-        for field in ("Min", "Max"):
-            if getattr(dst_q, f"{field}Length")() == getattr(src_q, f"{field}Length")() == 1:
-                getattr(dst_q, f"{field}AsNumpy")()[:] = getattr(src_q, f"{field}AsNumpy")()
-    return bytes(buf)
-
-
 def _structurally_sound(path: Path, kind: str) -> bool:
     """TFLite's sparse conversion of small models can write a broken file (e.g. a weight whose buffer it dropped);
     such a reference file is not kept, and the user is told why."""
@@ -277,4 +228,4 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
     return describe_artifacts(onnx_path, paths, shapes, kept, calibration, class_output, max_check_samples)
 
 
-__all__ = ["DEFAULT_KINDS", "KINDS", "TFLiteArtifact", "convert_onnx_to_tflite", "tie_quantization"]
+__all__ = ["DEFAULT_KINDS", "KINDS", "TFLiteArtifact", "convert_onnx_to_tflite"]

@@ -1,6 +1,7 @@
 """The runtimes layer, shared by export (parity checks) and verify (accuracy, arena, budgets): one Session
 interface over onnxruntime, LiteRT and TFLite Micro, the registry that opens a file in a runtime, int8
-(de)quantisation, output comparison, the .tflite reader and the runtimes' typed errors.
+(de)quantisation, output comparison and the runtimes' typed errors. Every .tflite file is read and checked by
+:mod:`edge_gmp.tflite` before a runtime opens it.
 
 Adding a runtime is one module: subclass :class:`Session`, decorate it with :func:`register_runtime` and
 import the module below.
@@ -24,10 +25,9 @@ from edge_gmp.runtimes.base import (
     runtimes_for,
 )
 from edge_gmp.runtimes.errors import ArenaTooSmall, NonFiniteOutput, Unsupported, VerificationFailure
-from edge_gmp.runtimes.tflite_file import TFLiteInfo, inspect_tflite
 
 __all__ = [
-    "Agreement", "ArenaTooSmall", "NonFiniteOutput", "RuntimeSpec", "Session", "TFLiteInfo", "TensorInfo",
-    "Unsupported", "VerificationFailure", "compare_outputs", "dequantize", "device_runtime", "inspect_tflite",
-    "open_session", "quantize", "register_runtime", "runtime_names", "runtime_spec", "runtimes_for",
+    "Agreement", "ArenaTooSmall", "NonFiniteOutput", "RuntimeSpec", "Session", "TensorInfo", "Unsupported",
+    "VerificationFailure", "compare_outputs", "dequantize", "device_runtime", "open_session", "quantize",
+    "register_runtime", "runtime_names", "runtime_spec", "runtimes_for",
 ]

@@ -2,7 +2,7 @@
 
 TFLite Micro and LiteRT parse flatbuffers in C++ without a verifier, and TFLite Micro can crash on valid
 models too (a kernel's Prepare failing in an arena a few bytes too small leaves temporary buffers behind, and
-the interpreter then dies). The structural check in :mod:`edge_gmp.runtimes.tflite_file` refuses the broken
+the interpreter then dies). The structural check in :mod:`edge_gmp.tflite` refuses the broken
 files we know of; anything that still kills the native library kills only the child, and the caller gets one
 clear error instead of a dead process.
 """

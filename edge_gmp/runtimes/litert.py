@@ -10,7 +10,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edge_gmp.runtimes.base import Session, TensorInfo, register_runtime
 from edge_gmp.runtimes.errors import Unsupported
-from edge_gmp.runtimes.tflite_file import inspect_tflite
+from edge_gmp.tflite import inspect_tflite
 
 
 def load_interpreter(path: str | os.PathLike) -> Interpreter:

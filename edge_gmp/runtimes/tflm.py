@@ -18,7 +18,7 @@ from tflite_micro.python.tflite_micro import runtime as tflm
 from edge_gmp.native import capture_native_output
 from edge_gmp.runtimes.base import Session, TensorInfo, register_runtime
 from edge_gmp.runtimes.errors import ArenaTooSmall, Unsupported
-from edge_gmp.runtimes.tflite_file import TFLiteInfo, inspect_tflite
+from edge_gmp.tflite import TFLiteInfo, inspect_tflite
 
 _MISSING_OP = re.compile(r"Didn't find op for (?:builtin|custom) opcode '([^']+)'")
 _ARENA = re.compile(r"Failed to resize buffer|Failed to allocate (?:tail |temp )?memory|"

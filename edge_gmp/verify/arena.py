@@ -12,29 +12,21 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tflite_micro.tensorflow.lite.micro.compression import decode
-from tflite_micro.tensorflow.lite.micro.compression.decode_insert import DECODE_CUSTOM_OP_NAME
-from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from edge_gmp.errors import UserError
 from edge_gmp.native import capture_native_output
 from edge_gmp.runtimes.errors import ArenaTooSmall, Unsupported
 from edge_gmp.runtimes.isolated import RuntimeCrashed, run_isolated
-from edge_gmp.runtimes.tflite_file import TFLiteInfo, inspect_tflite
 from edge_gmp.runtimes.tflm import create_interpreter, default_arena, invoke, sparse_unsupported
+from edge_gmp.tflite import TFLiteInfo, inspect_tflite
+from edge_gmp.tflite.decode import DECODE_OP, decoded_tensors
 
 HOST_NOTE = "64-bit host TFLM figure; a 32-bit MCU needs slightly less for the persistent part"
 _MAX_ARENA = 1 << 28
 _LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _ALIGNMENT = 16  # MicroArenaBufferAlignment(): where TFLM starts each allocation in the decompression buffer
-_T = schema.TensorType
-_ITEMSIZE = {_T.BOOL: 1, _T.INT8: 1, _T.UINT8: 1, _T.INT16: 2, _T.UINT16: 2, _T.FLOAT16: 2, _T.INT32: 4,
-             _T.UINT32: 4, _T.FLOAT32: 4, _T.INT64: 8, _T.UINT64: 8, _T.FLOAT64: 8}
-_METHODS = {int(decode.DecodeType.LUT): "lut", int(decode.DecodeType.PRUNING): "prune"}
 
 
 class ArenaExceeds(Exception):
@@ -107,50 +99,6 @@ def measure_arena(tflite_path: str | os.PathLike, limit_bytes: int | None = None
                      default_arena(len(data)), limit)
 
 
-@dataclass(frozen=True)
-class DecodedTensor:
-    """One output of a TFLM_DECODE operator: a constant stored encoded in flash and decoded at run time."""
-
-    subgraph: int
-    operator: int  # the DECODE operator's index in its subgraph
-    encoded: int  # the encoded tensor's index in its subgraph
-    method: str  # "prune", "lut" or "type N" for a decode type this project does not write
-    stored_bytes: int  # encoded data + ancillary data (its 16-byte DECODE header included)
-    decoded_bytes: int
-
-
-def decoded_tensors(data: bytes) -> list[DecodedTensor]:
-    """Every DECODE output, read from the flatbuffer (no interpreter); empty for a model without DECODE.
-    UserError for DECODE operators that refer to tensors or buffers the file does not have."""
-    try:
-        return _decoded_tensors(schema.Model.GetRootAs(data, 0))
-    except Exception as exc:  # flatbuffers raises IndexError/struct.error/ValueError on bad offsets
-        raise UserError(f"malformed {DECODE_CUSTOM_OP_NAME} operator ({type(exc).__name__}: {exc})") from exc
-
-
-def _decoded_tensors(model: schema.Model) -> list[DecodedTensor]:
-    decode_codes = {i for i in range(model.OperatorCodesLength())
-                    if (model.OperatorCodes(i).CustomCode() or b"").decode() == DECODE_CUSTOM_OP_NAME}
-    found = []
-    for s in range(model.SubgraphsLength()) if decode_codes else ():
-        subgraph = model.Subgraphs(s)
-        for o in range(subgraph.OperatorsLength()):
-            op = subgraph.Operators(o)
-            if op.OpcodeIndex() not in decode_codes:
-                continue
-            inputs, outputs = op.InputsAsNumpy(), op.OutputsAsNumpy()
-            for k, out in enumerate(outputs):
-                encoded, ancillary = (subgraph.Tensors(int(i)) for i in inputs[2 * k:2 * k + 2])
-                extra = model.Buffers(ancillary.Buffer())
-                kind = int(extra.DataAsNumpy()[0]) if extra.DataLength() else -1
-                decoded = subgraph.Tensors(int(out))
-                elements = int(np.prod(decoded.ShapeAsNumpy())) if decoded.ShapeLength() else 1
-                found.append(DecodedTensor(s, o, int(inputs[2 * k]), _METHODS.get(kind, f"type {kind}"),
-                                           model.Buffers(encoded.Buffer()).DataLength() + extra.DataLength(),
-                                           elements * _ITEMSIZE.get(decoded.Type(), 0)))
-    return found
-
-
 def decompression_buffer_bytes(data: bytes) -> int:
     """The alternate decompression buffer that holds every decoded tensor: TFLM reuses the buffer from one
     DECODE operator to the next (it resets the buffer's allocations after each operator's Prepare), so this is
@@ -171,7 +119,7 @@ def measure_decompression_buffer(tflite_path: str | os.PathLike, limit_bytes: in
     the arena. The figure is computed from the flatbuffer (decompression_buffer_bytes; tests check it against
     TFLM), so it costs no interpreter run. Raises ArenaExceeds when it exceeds ``limit_bytes``."""
     info = inspect_tflite(tflite_path)
-    if "CUSTOM:" + DECODE_CUSTOM_OP_NAME not in info.ops:
+    if DECODE_OP not in info.ops:
         return 0
     size = decompression_buffer_bytes(Path(tflite_path).read_bytes())
     if limit_bytes is not None and size > limit_bytes:

@@ -8,7 +8,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from edge_gmp.verify.arena import ArenaExceeds, decoded_tensors, measure_arena, measure_decompression_buffer
+from edge_gmp.tflite.decode import decoded_tensors
+from edge_gmp.verify.arena import ArenaExceeds, measure_arena, measure_decompression_buffer
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,13 @@ from edge_gmp.runtimes import (
     Session,
     VerificationFailure,
     device_runtime,
-    inspect_tflite,
     open_session,
     quantize,
     runtime_spec,
 )
 from edge_gmp.runtimes.isolated import run_isolated
-from edge_gmp.runtimes.tflite_file import TFLiteInfo
 from edge_gmp.runtimes.tflm import sparse_unsupported
+from edge_gmp.tflite import TFLiteInfo, inspect_tflite
 from edge_gmp.verify.arena import HOST_NOTE
 from edge_gmp.verify.budget import BudgetReport, check_budget
 from edge_gmp.verify.datasets import TestSet, load_test_set, streaming_indices

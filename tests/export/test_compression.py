@@ -16,10 +16,11 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 
 from edge_gmp.errors import UserError
 from edge_gmp.export.compression import CompressionInputError, byte_breakdown, compress_tflite
-from edge_gmp.export.compression.encoding import lut_encode, prune_encode
 from edge_gmp.export.compression.model import build_compressed
 from edge_gmp.export.compression.selection import DECODE_OPCODE_BYTES, DECODE_OVERHEAD_BYTES
 from edge_gmp.native import capture_native_output
+from edge_gmp.tflite.decode.lut import lut_encode
+from edge_gmp.tflite.decode.pruning import prune_encode
 
 T = schema.TensorType
 Q = model_editor.Quantization

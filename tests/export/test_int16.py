@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from edge_gmp.errors import UserError
-from edge_gmp.export.tflite import DEFAULT_KINDS, _choose_kinds, convert_onnx_to_tflite, tie_quantization
+from edge_gmp.export.tflite import DEFAULT_KINDS, _choose_kinds, convert_onnx_to_tflite
 from edge_gmp.runtimes import dequantize, open_session, quantize
+from edge_gmp.tflite.edit import tie_quantization
 from edge_gmp.verify.arena import measure_arena
 
 pytestmark = pytest.mark.slow

@@ -1,7 +1,7 @@
 import pytest
 
 from edge_gmp.runtimes import Unsupported
-from edge_gmp.runtimes.tflite_file import inspect_tflite
+from edge_gmp.tflite import inspect_tflite
 from edge_gmp.verify import arena_breakdown, measure_arena
 from edge_gmp.verify.arena import _runs
 

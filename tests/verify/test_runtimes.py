@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from edge_gmp.errors import UserError
-from edge_gmp.runtimes import NonFiniteOutput, Unsupported, compare_outputs, inspect_tflite, open_session, runtimes_for
+from edge_gmp.runtimes import NonFiniteOutput, Unsupported, compare_outputs, open_session, runtimes_for
 from edge_gmp.runtimes.tflm import create_interpreter
+from edge_gmp.tflite import inspect_tflite
 from edge_gmp.verify import evaluate_classifier, evaluate_streaming, run_samples
 
 

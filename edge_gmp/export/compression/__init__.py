@@ -1,5 +1,6 @@
-"""Compress pruned int8 models for TFLite Micro with its DECODE operator (PRUNING and LUT encodings) and cut
-what TFLM never reads. Pure: bytes in, bytes and a report out; no interpreter runs here."""
+"""Compress pruned int8 models for TFLite Micro with its DECODE operator (the codecs of
+:mod:`edge_gmp.tflite.decode`: PRUNING and LUT built in) and cut what TFLM never reads. Pure: bytes in, bytes
+and a report out; no interpreter runs here."""
 
 from edge_gmp.export.compression.accounting import CATEGORIES, byte_breakdown
 from edge_gmp.export.compression.errors import CompressionInputError

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tflite_micro.tensorflow.lite.micro.compression.decode_insert import DECODE_CUSTOM_OP_NAME
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from edge_gmp.tflite.decode import decode_operators
+from edge_gmp.tflite.graph import text
 
 # Written by the TFLite converter, read by TFLite's runtime-version checks but never by TFLM (which does read
 # other entries, e.g. "OfflineMemoryAllocation", so those stay).
@@ -23,10 +25,6 @@ _BIAS_OPS = frozenset({schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DE
 _FILTER, _BIAS = 1, 2
 
 
-def _text(raw: bytes | str | None) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else (raw or "")
-
-
 def _builtin(model: schema.ModelT, op: schema.OperatorT) -> int:
     code = model.operatorCodes[op.opcodeIndex]
     return max(code.builtinCode, code.deprecatedBuiltinCode)
@@ -34,11 +32,6 @@ def _builtin(model: schema.ModelT, op: schema.OperatorT) -> int:
 
 def _inputs(op: schema.OperatorT) -> list[int]:
     return [] if op.inputs is None else [int(i) for i in op.inputs]
-
-
-def decode_operators(model: schema.ModelT, subgraph: schema.SubGraphT) -> list[schema.OperatorT]:
-    return [op for op in subgraph.operators or []
-            if _text(model.operatorCodes[op.opcodeIndex].customCode) == DECODE_CUSTOM_OP_NAME]
 
 
 def _scales(q: schema.QuantizationParametersT | None) -> int:
@@ -116,7 +109,7 @@ def cut_names(model: schema.ModelT) -> int:
 def cut_metadata(model: schema.ModelT) -> Counter:
     """Drop the converter's metadata entries, signature definitions and description."""
     cut: Counter = Counter()
-    kept = [m for m in model.metadata or [] if _text(m.name) not in CONVERTER_METADATA]
+    kept = [m for m in model.metadata or [] if text(m.name) not in CONVERTER_METADATA]
     cut["metadata_entries"] = len(model.metadata or []) - len(kept)
     model.metadata = kept or None
     cut["signature_defs"] = len(model.signatureDefs or [])

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import flatbuffers
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.compression import decode_insert, model_editor, tensor_type
 from tflite_micro.tensorflow.lite.micro.compression.compressor import CompressionResult
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-from tflite_micro.tensorflow.lite.micro.tools import tflite_flatbuffer_align_wrapper
 
 from edge_gmp.export.compression import cuts
 from edge_gmp.export.compression.accounting import byte_breakdown
-from edge_gmp.export.compression.encoding import tensor_values
 from edge_gmp.export.compression.errors import CompressionInputError
-from edge_gmp.export.compression.selection import METHODS, Plan, plan_model
+from edge_gmp.export.compression.selection import Plan, methods, plan_model
+from edge_gmp.tflite.decode import DECODE_NAME
+from edge_gmp.tflite.decode.values import tensor_values
+from edge_gmp.tflite.graph import IDENTIFIER
+from edge_gmp.tflite.writer import align, pack
 
-IDENTIFIER = b"TFL3"
 OFFLINE_PLAN = "OfflineMemoryAllocation"  # TFLM reads it: one arena offset per tensor
 
 
@@ -70,9 +68,8 @@ def _read(data: bytes) -> model_editor.Model:
         model = model_editor.read(data)
     except Exception as exc:
         raise CompressionInputError(f"not a valid TFLite flatbuffer ({type(exc).__name__}: {exc})") from exc
-    if any(code.custom_code == decode_insert.DECODE_CUSTOM_OP_NAME for code in model.operator_codes):
-        raise CompressionInputError(f"the model is already compressed (it contains "
-                                    f"{decode_insert.DECODE_CUSTOM_OP_NAME} operators)")
+    if any(code.custom_code == DECODE_NAME for code in model.operator_codes):
+        raise CompressionInputError(f"the model is already compressed (it contains {DECODE_NAME} operators)")
     if OFFLINE_PLAN in model.metadata:
         raise CompressionInputError(f"the model carries an offline memory plan ({OFFLINE_PLAN} metadata) that "
                                     f"the tensors DECODE adds would invalidate")
@@ -85,22 +82,6 @@ def _row(plan: Plan) -> TensorRow:
                      tensor_type.name(tensor.dtype), int(np.prod(tensor.shape, dtype=np.int64)),
                      -1 if values is None else int(np.count_nonzero(values)), encoding.method if encoding else "dense",
                      plan.dense_bytes, encoding.size if encoding else plan.dense_bytes, plan.note)
-
-
-def _pack(model: schema.ModelT, size_hint: int) -> bytes:
-    builder = flatbuffers.Builder(size_hint)
-    builder.Finish(model.Pack(builder), file_identifier=IDENTIFIER)
-    return bytes(builder.Output())
-
-
-def align(data: bytes) -> bytes:
-    """Repack with TFLM's C++ tool, which honours the schema's 16-byte alignment of buffer data (the Python
-    flatbuffers builder ignores force_align)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp, "in.tflite"), Path(tmp, "out.tflite")
-        src.write_bytes(data)
-        tflite_flatbuffer_align_wrapper.align_tflite_model(str(src), str(dst))
-        return dst.read_bytes()
 
 
 def _apply_cuts(model: schema.ModelT, keep_names: bool, cut_quantization: bool,
@@ -127,17 +108,18 @@ def build_compressed(model: model_editor.Model, chosen: dict[tuple[int, int], Co
     raw = model.build()
     built = schema.ModelT.InitFromPackedBuf(raw, 0)
     done = _apply_cuts(built, keep_names, cut_quantization, cut_metadata)
-    return align(_pack(built, len(raw))), done
+    return align(pack(built, len(raw))), done
 
 
 def compress_tflite(data: bytes, method: str = "auto", keep_names: bool = False, cut_quantization: bool = True,
                     cut_metadata: bool = True) -> CompressedModel:
-    """Encode the constant tensors that get smaller with TFLM's DECODE operator (PRUNING or LUT; ``method``
-    "auto" takes the smallest per tensor, "prune" or "lut" only that one), then cut what TFLM never reads:
-    duplicated or unread quantisation vectors, internal tensor names (``keep_names`` keeps them) and the
-    converter's metadata. Raises CompressionInputError for input it cannot compress."""
-    if method not in METHODS:
-        raise CompressionInputError(f"unknown compression method {method!r}; choose one of {', '.join(METHODS)}")
+    """Encode the constant tensors that get smaller with TFLM's DECODE operator (a registered codec: PRUNING or
+    LUT built in; ``method`` "auto" takes the smallest per tensor, a codec's name, e.g. "prune" or "lut", only that
+    one), then cut what TFLM never reads: duplicated or unread quantisation vectors, internal tensor names
+    (``keep_names`` keeps them) and the converter's metadata. Raises CompressionInputError for input it cannot
+    compress."""
+    if method not in methods():
+        raise CompressionInputError(f"unknown compression method {method!r}; choose one of {', '.join(methods())}")
     data = bytes(data)
     model = _read(data)
     plans = plan_model(model, method)

@@ -1,4 +1,5 @@
-"""Which constant tensors to encode, and how: the smallest of dense, PRUNING and LUT, never growing a tensor."""
+"""Which constant tensors to encode, and how: the smallest of dense and the registered DECODE codecs (PRUNING and
+LUT built in), never growing a tensor."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.compression import constant_inputs, model_editor, tensor_type
 
-from edge_gmp.export.compression.encoding import DECODABLE_TYPES, Encoding, lut_encode, prune_encode, tensor_values
+from edge_gmp.tflite.decode import Encoding, codec_named, codecs
+from edge_gmp.tflite.decode.values import DECODABLE_TYPES, tensor_values
 
-METHODS = ("auto", "prune", "lut")
 # Flatbuffer bytes one decoded copy costs beyond the encoded and ancillary data: the ancillary and decoded
 # tensor tables, the ancillary buffer with its 16-byte alignment, a share of the DECODE operator. Measured
 # 110-159 B on the real models (built, cut and aligned), 16-byte alignment being most of the spread; the first
@@ -46,7 +47,9 @@ def quantization_bytes(tensor: model_editor.Tensor) -> int:
     return 0 if q is None else 4 * np.size(q.scales) + 8 * np.size(q.zero_points)
 
 
-_ENCODERS = {"prune": prune_encode, "lut": lut_encode}
+def methods() -> tuple[str, ...]:
+    """The ``method`` values the compressor takes: "auto" (the smallest per tensor) and each codec's name."""
+    return ("auto", *(codec.name for codec in codecs()))
 
 
 def _why_not_candidate(subgraph: model_editor.Subgraph, tensor: model_editor.Tensor) -> str:
@@ -69,8 +72,8 @@ def _choose(group: list[Plan], method: str) -> int:
     counted once, as the buffers are deduplicated) plus DECODE overhead stay below the shared dense bytes.
     Returns the bytes saved."""
     best: tuple[int, list[Encoding]] | None = None
-    for kind in ("prune", "lut") if method == "auto" else (method,):
-        encodings = [_ENCODERS[kind](p.tensor) for p in group]
+    for kind in [c.name for c in codecs()] if method == "auto" else [method]:
+        encodings = [codec_named(kind).encode(p.tensor) for p in group]
         if any(e is None for e in encodings):
             continue
         distinct = {(e.result.encoded_data, e.result.ancillary_data): e.size for e in encodings}

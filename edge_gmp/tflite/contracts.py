@@ -1,11 +1,12 @@
-"""Operator contracts of the .tflite structural check (:mod:`edge_gmp.runtimes.tflite_file`).
+"""Operator contracts of the .tflite structural check (:mod:`edge_gmp.tflite.check`).
 
 The kernels trust the converter's shapes: an output declared larger than its inputs make it, or a stride of 0,
 makes TFLite Micro read or write out of bounds. :func:`_check_operator_shapes` checks, for the common
 microcontroller ops, what the kernels assume without checking: input/output counts, output shapes (element-wise
 broadcast, fully connected, conv/depthwise/pool windows, pad, reduce, reshape, concat, pack/split), equal data
 types, int8 operands quantised, ADD/SUB and SOFTMAX rescale factors the kernels can represent, and TFLM_DECODE's
-(encoded, ancillary) pairs covering their outputs. Other ops get only the structural checks of ``tflite_file``.
+(encoded, ancillary) pairs covering their outputs (each decode type's codec checks its own layout). Other ops get
+only the structural checks of :mod:`edge_gmp.tflite.check`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any, NoReturn
 import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from edge_gmp.runtimes.tflite_graph import _BITS, _T, _TYPE_NAMES, DECODE_OP, _Graph, _ints, _Invalid
+from edge_gmp.tflite.decode import DECODE_OP, HEADER_BYTES, Target, codec_for
+from edge_gmp.tflite.graph import BITS, TYPE_NAMES, Invalid, SubgraphView, T, ints
 
 _UNARY = ("LOGISTIC TANH RELU RELU6 RELU_N1_TO_1 RELU_0_TO_1 HARD_SWISH LEAKY_RELU ELU GELU QUANTIZE DEQUANTIZE ABS "
           "NEG EXP LOG SQRT RSQRT SQUARE SIN COS FLOOR CEIL ROUND SIGN LOGICAL_NOT SOFTMAX LOG_SOFTMAX "
@@ -32,7 +34,7 @@ _REDUCE = "MEAN SUM REDUCE_MAX REDUCE_MIN REDUCE_PROD REDUCE_ANY REDUCE_ALL".spl
 class _Op:
     """One operator as the shape rules see it; ``where`` names it in messages."""
 
-    graph: _Graph
+    graph: SubgraphView
     name: str
     where: str
     inputs: list[int]
@@ -46,7 +48,7 @@ class _Op:
         return self.graph.shape(self.outputs[0])
 
     def fail(self, what: str) -> NoReturn:
-        raise _Invalid(f"{self.where}: {what}")
+        raise Invalid(f"{self.where}: {what}")
 
     def options_of(self, kind: type) -> Any:
         if not isinstance(self.options, kind):
@@ -220,51 +222,27 @@ def _split(op: _Op) -> None:
 
 
 def _decode(op: _Op) -> None:
-    """TFLM_DECODE reads (encoded, ancillary) pairs of constant 1-D UINT8 tensors, one output per pair; for
-    LUT pairs the encoded indices and the value tables must cover the output."""
+    """TFLM_DECODE reads (encoded, ancillary) pairs of constant 1-D UINT8 tensors, one output per pair; the
+    ancillary data starts with the 16-byte header whose type byte picks the codec that checks the pair."""
     if not op.inputs or len(op.inputs) % 2 or len(op.outputs) != len(op.inputs) // 2:
         op.fail(f"{len(op.inputs)} inputs and {len(op.outputs)} outputs; DECODE takes (encoded, ancillary) input "
                 "pairs and writes one output per pair")
     for t in op.inputs:
-        if op.graph.data(t) is None or op.graph.tensors[t].type != _T.UINT8:
+        if op.graph.data(t) is None or op.graph.tensors[t].type != T.UINT8:
             op.fail(f"input {t} must be a constant UINT8 tensor (encoded or ancillary data)")
     for encoded, ancillary, out in zip(op.inputs[::2], op.inputs[1::2], op.outputs, strict=True):
-        _decode_lut(op, op.graph.data(encoded), op.graph.data(ancillary), out)
-        _decode_prune(op, op.graph.data(encoded), op.graph.data(ancillary), out)
+        _decode_pair(op, op.graph.data(encoded), op.graph.data(ancillary), out)
 
 
-def _decode_prune(op: _Op, encoded: np.ndarray, ancillary: np.ndarray, out: int) -> None:
-    """PRUNING: a bitmap covering every element and, after the 16-byte header, one value per set bit."""
-    shape, out_type = op.graph.shape(out), op.graph.tensors[out].type
-    if len(ancillary) < 16 or ancillary[0] != 2 or shape is None or out_type not in _BITS:
-        return
-    count = math.prod(shape)
-    bits = np.unpackbits(np.asarray(encoded, dtype=np.uint8))[:count]
-    need_values = 16 + int(bits.sum()) * math.ceil(_BITS[out_type] / 8)
-    if len(encoded) < math.ceil(count / 8) or len(ancillary) < need_values:
-        op.fail(f"PRUNING data for {op.graph.tensor_label(out)} (shape {shape}) needs a {math.ceil(count / 8)}-byte "
-                f"bitmap and {need_values} bytes of header and kept values, has {len(encoded)} + {len(ancillary)}")
-    if len(ancillary) != need_values:  # the decoder takes one value per set bit: any other count is not this tensor
-        width = math.ceil(_BITS[out_type] / 8)
-        op.fail(f"PRUNING data for {op.graph.tensor_label(out)}: the bitmap has {int(bits.sum())} set bits but "
-                f"{(len(ancillary) - 16) / width:g} kept values follow the 16-byte header; the two counts must be "
-                "equal")
-
-
-def _decode_lut(op: _Op, encoded: np.ndarray, ancillary: np.ndarray, out: int) -> None:
-    if len(ancillary) < 16:
-        op.fail(f"ancillary data of {len(ancillary)} bytes is shorter than its 16-byte header")
-    shape, out_type = op.graph.shape(out), op.graph.tensors[out].type
-    if ancillary[0] != 0 or shape is None or out_type not in _BITS:
-        return  # not LUT-decoded (Huffman, pruning or custom decoders have their own layouts)
-    bitwidth, axis, stride = int(ancillary[5]) & 7, int(ancillary[5]) >> 4, int(ancillary[6])
-    channels = 1 if axis == 0xF else (shape[axis] if axis < len(shape) else 0)
-    need_indices = math.ceil(math.prod(shape) * bitwidth / 8)
-    need_tables = 16 + channels * stride * math.ceil(_BITS[out_type] / 8)
-    if not bitwidth or not channels or not stride or len(encoded) < need_indices or len(ancillary) < need_tables:
-        op.fail(f"LUT data for {op.graph.tensor_label(out)} (shape {shape}, {bitwidth}-bit indices, axis {axis}, "
-                f"table stride {stride}) needs {need_indices} + {need_tables} bytes, has {len(encoded)} + "
-                f"{len(ancillary)}")
+def _decode_pair(op: _Op, encoded: np.ndarray, ancillary: np.ndarray, out: int) -> None:
+    if len(ancillary) < HEADER_BYTES:
+        op.fail(f"ancillary data of {len(ancillary)} bytes is shorter than its {HEADER_BYTES}-byte header")
+    shape, out_type, codec = op.graph.shape(out), op.graph.tensors[out].type, codec_for(ancillary[0])
+    if codec is None or shape is None or out_type not in BITS:
+        return  # a decode type no codec checks (Huffman, custom decoders have their own layouts)
+    problem = codec.check(encoded, ancillary, Target(op.graph.tensor_label(out), shape, math.ceil(BITS[out_type] / 8)))
+    if problem is not None:
+        op.fail(problem)
 
 
 _SHAPE_RULES: dict[str, tuple[int, int | None, int | None, Callable[[_Op], None]]] = {
@@ -294,7 +272,7 @@ _SHAPE_RULES: dict[str, tuple[int, int | None, int | None, Callable[[_Op], None]
 _QUANTISED_MATH = ({*_UNARY, *_REDUCE, "ADD", "SUB", "MUL", "DIV", "MAXIMUM", "MINIMUM", "SQUARED_DIFFERENCE", "PRELU",
                     "AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D"}
                    - {"CAST", "ZEROS_LIKE", "LOGICAL_NOT"})
-_QUANTISED_TYPES = {_T.INT8, _T.UINT8, _T.INT16}
+_QUANTISED_TYPES = {T.INT8, T.UINT8, T.INT16}
 
 
 def _scales(tensor: schema.TensorT) -> list[float]:
@@ -306,7 +284,7 @@ def _check_add_rescale(op: _Op) -> None:
     """int8 ADD/SUB rescale the output by 2*max(input scales) / (2**20 * output scale), which the kernels of
     both runtimes abort on unless it lies in (0, 1); the product in the denominator is computed in float32."""
     a, b, out = (_scales(op.graph.tensors[t]) for t in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    if op.graph.tensors[op.outputs[0]].type not in (_T.INT8, _T.UINT8) or (len(a), len(b), len(out)) != (1, 1, 1):
+    if op.graph.tensors[op.outputs[0]].type not in (T.INT8, T.UINT8) or (len(a), len(b), len(out)) != (1, 1, 1):
         return
     with np.errstate(over="ignore"):
         denominator = float(np.float32(1 << 20) * np.float32(out[0]))
@@ -321,7 +299,7 @@ def _check_softmax_rescale(op: _Op) -> None:
     x = op.graph.tensors[op.inputs[0]]
     beta = op.options_of(schema.SoftmaxOptionsT).beta
     scales = _scales(x)
-    if x.type in (_T.INT8, _T.UINT8) and len(scales) == 1 and not beta * scales[0] * 2**26 > 1:
+    if x.type in (T.INT8, T.UINT8) and len(scales) == 1 and not beta * scales[0] * 2**26 > 1:
         op.fail(f"beta {beta:.6g} times input scale {scales[0]:.6g} is below 2**-26, which the kernels cannot rescale")
 
 
@@ -332,7 +310,7 @@ def _check_quantised_operands(op: _Op) -> None:
     for t in op.inputs + op.outputs:
         tensor = op.graph.tensors[t] if t >= 0 else None
         if tensor is not None and tensor.type in _QUANTISED_TYPES and not _scales(tensor):
-            op.fail(f"{op.graph.tensor_label(t)} is {_TYPE_NAMES[tensor.type]} without quantisation parameters")
+            op.fail(f"{op.graph.tensor_label(t)} is {TYPE_NAMES[tensor.type]} without quantisation parameters")
     if op.name in ("ADD", "SUB"):
         _check_add_rescale(op)
     elif op.name == "SOFTMAX":
@@ -354,17 +332,19 @@ def _check_types(op: _Op) -> None:
     out_type = tensors[op.outputs[0]].type
     for t in data_inputs:
         if t >= 0 and tensors[t].type != out_type:
-            op.fail(f"input {op.graph.tensor_label(t)} is {_TYPE_NAMES[tensors[t].type]} but the output is "
-                    f"{_TYPE_NAMES[out_type]}")
+            op.fail(f"input {op.graph.tensor_label(t)} is {TYPE_NAMES[tensors[t].type]} but the output is "
+                    f"{TYPE_NAMES[out_type]}")
 
 
-def _check_operator_shapes(graph: _Graph, op_index: int, op: schema.OperatorT) -> None:
+def check_operator_shapes(graph: SubgraphView, op_index: int, op: schema.OperatorT) -> None:
+    """Check operator ``op_index`` of ``graph`` against the contract of its kind (input and output counts,
+    shapes, types, quantisation), for the kinds with rules here; raise Invalid for the first violation."""
     name = graph.op_names[op.opcodeIndex]
     if name not in _SHAPE_RULES:
         return
     required, most, n_outputs, rule = _SHAPE_RULES[name]
-    view = _Op(graph, name, f"subgraph {graph.index} operator {op_index} ({name})", _ints(op.inputs),
-               _ints(op.outputs), op.builtinOptions)
+    view = _Op(graph, name, f"subgraph {graph.index} operator {op_index} ({name})", ints(op.inputs),
+               ints(op.outputs), op.builtinOptions)
     if len(view.inputs) < required or (most is not None and len(view.inputs) > most):
         expected = f"{required} or more" if most is None else str(most) if most == required else f"{required}-{most}"
         view.fail(f"{len(view.inputs)} inputs (expected {expected})")

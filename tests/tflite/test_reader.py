@@ -17,7 +17,9 @@ from tflite_micro.tensorflow.lite.micro.compression import spec
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from edge_gmp.errors import UserError
-from edge_gmp.runtimes.tflite_file import MAX_FILE_BYTES, inspect_tflite
+from edge_gmp.tflite import inspect_tflite
+from edge_gmp.tflite.decode.pruning import PRUNING
+from edge_gmp.tflite.graph import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"fastgrnn": ROOT / "tests/fixtures/fastgrnn_step_int8.tflite",
@@ -258,7 +260,7 @@ def _pruning_pair(model: schema.ModelT) -> tuple[schema.TensorT, schema.TensorT]
     decode_code = next(i for i, c in enumerate(model.operatorCodes) if c.customCode == b"TFLM_DECODE")
     pairs = [(graph.tensors[a], graph.tensors[b]) for op in graph.operators if op.opcodeIndex == decode_code
              for a, b in zip(op.inputs[::2], op.inputs[1::2], strict=True)]
-    return next((enc, anc) for enc, anc in pairs if model.buffers[anc.buffer].data[0] == 2)
+    return next((enc, anc) for enc, anc in pairs if model.buffers[anc.buffer].data[0] == PRUNING)
 
 
 def test_a_pruning_bitmap_must_count_the_kept_values(compressed_models: list[Path], tmp_path: Path) -> None:
@@ -280,14 +282,6 @@ def test_a_pruning_bitmap_must_count_the_kept_values(compressed_models: list[Pat
         assert message is not None and "PRUNING" in message, change
         if change != "one more":  # one value too few is already refused as data too short
             assert "set bits" in message and "must be equal" in message, message
-
-
-@pytest.mark.slow
-def test_converter_models_pass(models) -> None:
-    """The TFLite converter's float32, int8, sparse, streaming and other fixtures of tests/verify."""
-    for path in (models.float32, models.int8, models.sparse, models.nan, models.topk, models.stream):
-        inspect_tflite(path)
-    assert inspect_tflite(models.sparse).sparse_encoded
 
 
 CLI_CASES = ("op input index = tensor count", "tensor buffer index = buffer count", "subgraph output = -1",
