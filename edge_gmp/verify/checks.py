@@ -144,7 +144,7 @@ def _finding(c: Candidate, runs: list[RuntimeResult], checked: dict[str, Artifac
         valid, note = _vs_twin(c, runs, checked[c.twin])
     else:
         note = "; ".join(f"vs PyTorch in {runtime_spec(r.runtime).display}: {_describe(r.agreement)}"
-                         for r in runs if r.agreement is not None and c.precision == "float32")
+                         for r in runs if r.agreement is not None)
     return valid, "; ".join(n for n in (note, c.note) if n)
 
 
