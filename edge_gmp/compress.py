@@ -16,47 +16,65 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_gmp.atomic import write_bytes_atomic
 from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
+from edge_gmp.device_file import ARENA_LIMIT, DeviceFile, build_device_file
 from edge_gmp.errors import UserError
-from edge_gmp.export.compression import CompressedModel, compress_tflite
+from edge_gmp.export.compression import CompressedModel
 from edge_gmp.export.compression.selection import methods
 from edge_gmp.report.tables import text_table, wrap
 from edge_gmp.runtimes.isolated import RuntimeCrashed, run_isolated
 from edge_gmp.runtimes.tflm import sparse_unsupported
 from edge_gmp.tflite import inspect_tflite
-from edge_gmp.verify.arena import HOST_NOTE, ArenaExceeds, measure_arena, measure_decompression_buffer
+from edge_gmp.verify.arena import HOST_NOTE, ArenaExceeds, measure_arena
 from edge_gmp.verify.budget import fmt_bytes
-from edge_gmp.verify.decoded import ArenaModes, measure_arena_modes
-from edge_gmp.verify.equivalence import Equivalence, compare_traces, random_inputs, trace
+from edge_gmp.verify.decoded import ArenaModes
+from edge_gmp.verify.equivalence import Equivalence, random_inputs
 
 DEFAULT_SAMPLES = 200
-ALT_SAMPLES = 20  # of them also run with the decoded tensors in the alternate decompression buffer
-ARENA_LIMIT = 1 << 28  # the arena search stops here (measure_arena's own default)
 TFLM = "TFLite Micro"
 
 
 @dataclass
 class Compression:
+    """What ``compress_file`` did: the written file (its proofs and arenas) and the input model's arena."""
+
     source: str
     target: str
     method: str
-    model: CompressedModel
-    check: Equivalence  # decoded tensors in the arena
-    check_with_buffer: Equivalence | None  # decoded tensors in the alternate decompression buffer
+    device: DeviceFile
     arena_before: int | None = None  # the input model's arena
-    modes: ArenaModes | None = None
-    arena_problem: str = ""  # why the arenas were not measured
     seconds: float = 0.0
 
+    @property
+    def model(self) -> CompressedModel:
+        assert self.device.model is not None
+        return self.device.model
+
+    @property
+    def check(self) -> Equivalence:
+        assert self.device.equivalence is not None
+        return self.device.equivalence
+
+    @property
+    def check_with_buffer(self) -> Equivalence | None:
+        return self.device.with_buffer
+
+    @property
+    def modes(self) -> ArenaModes | None:
+        return self.device.modes
+
+    @property
+    def arena_problem(self) -> str:
+        return self.device.arena_problem
+
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` report."""
         m = self.model
         return {"input": self.source, "output": self.target, "method": self.method, "bytes_before": m.size_before,
                 "bytes_after": m.size_after, "reduction": 1 - m.size_after / m.size_before,
@@ -77,62 +95,36 @@ def _check_paths(source: Path, target: Path, samples: int) -> None:
         raise UserError(f"OUT must differ from IN ({target}): the input would be overwritten")
 
 
-def _verify(source: Path, candidate: Path, samples: int, seed: int) -> tuple[Equivalence, Equivalence | None]:
-    """Raw TFLM outputs of both files on random inputs, the candidate also with its alternate buffer (child)."""
-    inputs = random_inputs(source, samples, seed)
-    reference = trace(source, inputs)
-    check = compare_traces(reference, trace(candidate, inputs))
-    buffer = measure_decompression_buffer(candidate)
-    if not check.identical or not buffer:
-        return check, None
-    few = min(samples, ALT_SAMPLES)
-    alt = trace(candidate, [x[:few] for x in inputs], alt_decompression_bytes=buffer)
-    return check, compare_traces(reference.head(few), alt)
-
-
-def _arenas(source: Path, candidate: Path) -> tuple[int | None, ArenaModes]:
+def _arena_or_none(source: Path) -> int | None:
     try:
-        before = measure_arena(source, limit_bytes=ARENA_LIMIT)
+        return measure_arena(source, limit_bytes=ARENA_LIMIT)
     except ArenaExceeds:
-        before = None
-    return before, measure_arena_modes(candidate, ARENA_LIMIT)
+        return None
 
 
-def _refuse_different(check: Equivalence, what: str) -> None:
-    if not check.identical:
-        raise UserError(f"the compressed model's {TFLM} outputs differ from the input's{what}: {check.describe()}. "
-                        "This is a bug in edge_gmp's compressor; please report it with the input file. "
-                        "Nothing was written")
+def _input_arena(source: Path) -> int | None:
+    """The input model's arena (None: over ARENA_LIMIT, or TFLM crashed during the search), in a child process."""
+    try:
+        return run_isolated(_arena_or_none, source, runtime=TFLM)
+    except RuntimeCrashed:
+        return None
 
 
 def compress_file(source: str | os.PathLike, target: str | os.PathLike, method: str = "auto",
                   keep_names: bool = False, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Compression:
-    """Compress ``source`` into ``target`` (written only once the outputs are proven identical). Raises
-    UserError for input it cannot compress or a compressed model whose outputs differ."""
+    """Compress ``source`` into ``target`` with :func:`edge_gmp.device_file.build_device_file` on ``samples``
+    seeded random inputs (written only once the outputs are proven identical). Raises UserError for input it
+    cannot compress or a compressed model whose outputs differ."""
     start = time.perf_counter()
     source, target = Path(source), Path(target)
     _check_paths(source, target, samples)
     info = inspect_tflite(source)
     if info.sparse_encoded:
         raise sparse_unsupported(info)
-    model = compress_tflite(source.read_bytes(), method=method, keep_names=keep_names)
-    with tempfile.TemporaryDirectory(prefix="edge_gmp_compress_") as tmp:
-        candidate = Path(tmp) / target.name
-        candidate.write_bytes(model.data)
-        check, with_buffer = run_isolated(_verify, source, candidate, samples, seed, runtime=TFLM)
-        _refuse_different(check, "")
-        if with_buffer is not None:
-            _refuse_different(with_buffer, " with the alternate decompression buffer")
-        result = Compression(str(source), str(target), method, model, check, with_buffer)
-        try:
-            result.arena_before, result.modes = run_isolated(_arenas, source, candidate, runtime=TFLM)
-        except RuntimeCrashed:
-            result.arena_problem = ("arenas not measured: TFLite Micro crashed during the arena search (it does for "
-                                    "some models when an arena a few bytes below the minimum fails to allocate); "
-                                    "the outputs were verified above")
-    write_bytes_atomic(target, model.data)
-    result.seconds = time.perf_counter() - start
-    return result
+    inputs = run_isolated(random_inputs, source, samples, seed, runtime=TFLM)
+    before = _input_arena(source)
+    device = build_device_file(source, target, inputs, method=method, keep_names=keep_names)
+    return Compression(str(source), str(target), method, device, before, time.perf_counter() - start)
 
 
 NAME_WIDTH = 40  # longer tensor names (TF joins several) are cut in the table; --json has them whole

@@ -1,5 +1,7 @@
-"""After training: export → verify every artifact in every runtime → the device file (compressed when smaller and
-proven identical) → device budget → deliverable.
+"""After training, three stages, each once: export (the artifacts, written and described, not judged) ->
+verify (every artifact in every runtime on the whole test set, one loop; the device file, compressed when smaller
+and proven identical to the integer file against that loop's TFLite Micro trace; the device budget) -> deliver
+(the compiled C, checked against the same trace, the emulated core and the deliverable folder).
 
 Composes the export, verify and report stages through their public functions; takes the run's record and
 returns what goes into its ``metrics.json``.
@@ -17,8 +19,9 @@ from typing import Any
 from edge_gmp.codegen import CompiledModel, UnsupportedModel, compile_model
 from edge_gmp.config import ExportConfig
 from edge_gmp.data.registry import PreparedData, dataset_spec
-from edge_gmp.device_file import DeviceFile, choose_device_file
+from edge_gmp.device_file import DeviceFile, build_device_file
 from edge_gmp.export import gzip_size, information_limit_bits, tflite_weight_counts
+from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.bundle import ExportBundle, export_bundle, write_deliverable
 from edge_gmp.run_record import RunRecord
 from edge_gmp.runtimes import device_runtime, runtime_spec
@@ -48,14 +51,30 @@ def _precision(kind: str) -> str:
     return "float32" if kind.startswith("float32") else kind.removesuffix("_sparse")
 
 
+def _class_step(artifact: TFLiteArtifact) -> float | None:
+    """The quantisation step of an artifact's class output (``logits``, else its last output)."""
+    spec = next((o for o in artifact.outputs if o.onnx_name == "logits"), artifact.outputs[-1])
+    return spec.scale
+
+
+def _graph(a: TFLiteArtifact) -> str:
+    return Path(a.path).stem.removesuffix(f"_{a.kind}").rsplit("_", 1)[-1]
+
+
 def candidates(bundle: ExportBundle) -> list[Candidate]:
-    """Every exported file as a verification candidate; only the device artifact is shipped."""
+    """Every exported file as a verification candidate (a sparse-encoded one names its dense twin); only the
+    device artifact and the float files are shipped."""
     out = [Candidate(f"onnx {role}", str(path), "float32") for role, path in bundle.onnx.items()]
+    by_kind = {(_graph(a), a.kind): a for a in bundle.tflite}
     for a in bundle.tflite:
-        graph = Path(a.path).stem.removesuffix(f"_{a.kind}").rsplit("_", 1)[-1]
+        graph = _graph(a)
         is_device = Path(a.path).stem.endswith(bundle.device_key)
+        twin = by_kind.get((graph, a.kind.removesuffix("_sparse"))) if a.kind.endswith("_sparse") else None
+        note = f"TFLite Micro would reject: {', '.join(a.micro_issues)}" if a.micro_issues else ""
         out.append(Candidate(f"tflite {graph} {a.kind}", a.path, _precision(a.kind), sparse=a.kind.endswith("_sparse"),
-                             valid=a.valid, note=a.note, shipped=is_device or a.kind.startswith("float32")))
+                             note=note, shipped=is_device or a.kind.startswith("float32"),
+                             twin=f"tflite {graph} {twin.kind}" if twin else "",
+                             output_step=_class_step(twin) if twin else None))
     return out
 
 
@@ -185,62 +204,115 @@ def _sparse_notes(artifacts: list[dict[str, Any]], deliverable: str) -> None:
                 art["arena_note"] = f"{runtime} cannot allocate it: {note}"
 
 
-def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, seed: int = 0,
-           log: Log = print) -> Deployment:
-    """Export the record's model into ``out_dir/artifacts``, verify everything on the full test set, choose the
-    device file, check the device budget and write the deliverable to ``out_dir/export/<preset>``."""
-    find_device(export.device, export.devices_file)  # a bad board fails before minutes of export
+@dataclass
+class Verified:
+    """What the verify stage found: every artifact's check, the device artifact's, the device file (proven) and
+    the budget."""
+
+    checks: list[ArtifactCheck]
+    device_check: ArtifactCheck
+    device: DeviceFile
+    budget: dict[str, Any] | None
+    problems: list[str]  # the artifacts'
+    budget_failures: list[str]
+
+
+def _export(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, seed: int,
+            log: Log) -> ExportBundle:
+    """The export stage: ONNX and TFLite files into ``out_dir/artifacts``, described, not judged."""
     log(f"export: ONNX + TFLite (integer variants calibrated on {export.calibration_samples} training samples)")
     with record.timed("export"):
-        bundle = export_bundle(record.model, out_dir / "artifacts", data.x_train.numpy(), export.calibration_samples,
-                               export.sequence_tflite, seed=seed)
+        return export_bundle(record.model, out_dir / "artifacts", data.x_train.numpy(), export.calibration_samples,
+                             export.sequence_tflite, seed=seed)
+
+
+def _device_file(check: ArtifactCheck, x_test: Any, samples: int | None = None, log: Log = print) -> DeviceFile:
+    """The device file from the verified integer artifact, its identity proven against verify's TFLM trace."""
+    dense = Path(check.candidate.path)
+    run = check.result(device_runtime())
+    reference = run.trace if run is not None else None
+    if check.arena_bytes is None:
+        return DeviceFile(dense, dense, 0, reference=reference)
+    inputs = x_test if samples is None else x_test[:samples]
+    return build_device_file(dense, dense.with_name(f"{dense.stem}_compressed.tflite"),
+                             quantize_inputs(dense, [inputs]), reference=reference, fallback=True,
+                             dense_arena=check.arena_bytes, log=log)
+
+
+def _verify(record: RunRecord, data: PreparedData, export: ExportConfig, bundle: ExportBundle,
+            log: Log) -> Verified:
+    """The verify stage: every artifact in every runtime on the whole test set (one loop), the device file
+    (compressed when smaller, proven identical to the device artifact's TFLM trace from that loop), the budget."""
     x_test, y_test = data.x_test.numpy(), data.y_test.numpy()
     with record.timed("verify"):
         checks = check_artifacts(candidates(bundle), x_test, y_test, record.test_logits,
                                  record.pruned_test_accuracy, log=log)
     device_check = _device_check(checks, bundle)
-    failures = [p for c in checks for p in c.problems]
     with record.timed("compress"):
-        device = (choose_device_file(Path(device_check.candidate.path), device_check.arena_bytes, x_test, log=log)
-                  if device_check.arena_bytes is not None else DeviceFile(Path(device_check.candidate.path),
-                                                                          Path(device_check.candidate.path), 0))
+        device = _device_file(device_check, x_test, log=log)
     budget, budget_failures = _budget(device, device_check, export)
+    return Verified(checks, device_check, device, budget, [p for c in checks for p in c.problems], budget_failures)
+
+
+def _notes(checks: list[ArtifactCheck], device: DeviceFile) -> list[str]:
+    notes = [SPARSE_ON_TFLM] + [f"{c.candidate.name} is not shipped: {c.note}" for c in checks if not c.valid]
+    notes += [n for c in checks for n in c.notes]
+    return notes + ([f"device file: {device.note}"] if device.note else [])
+
+
+def _build(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, device: DeviceFile,
+           log: Log) -> tuple[CompiledModel | None, TargetReport | None, list[str], list[str]]:
+    """The compiled C (checked against the verified TFLM trace) and the emulated core: failures and notes."""
+    x_test = data.x_test.numpy()
     with record.timed("codegen"):
-        compiled, compile_failures, compile_notes = _compile(device, x_test, out_dir / "compiled",
-                                                             f"{symbol_for(record.preset)}_compiled", log)
-    failures += compile_failures
-    target, target_failures = None, []
+        compiled, failures, notes = _compile(device, x_test, out_dir / "compiled",
+                                             f"{symbol_for(record.preset)}_compiled", log)
+    target = None
     if compiled is not None and export.emulate_samples:
         with record.timed("emulate"):
             target, target_failures, target_notes = _emulate(device, compiled, x_test, export, log)
-        compile_notes += target_notes
-    failures += target_failures
+        failures, notes = failures + target_failures, notes + target_notes
+    return compiled, target, failures, notes
+
+
+def _deliver(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, bundle: ExportBundle,
+             verified: Verified, log: Log) -> Deployment:
+    """The deliver stage: compiled C, emulated core, the deliverable folder and the metrics."""
+    device, device_check = verified.device, verified.device_check
+    compiled, target, build_failures, build_notes = _build(record, data, export, out_dir, device, log)
     artifacts = [{**c.to_dict(), **sizes(Path(c.candidate.path), c.candidate.precision, record.prunable_parameters)}
-                 for c in checks]
+                 for c in verified.checks]
     if device.compressed:
         artifacts.append(_compressed_row(device, device_check, record.prunable_parameters))
-    notes = [SPARSE_ON_TFLM] + [f"{c.candidate.name} is not shipped: {c.candidate.note}" for c in checks
-                                if not c.candidate.valid] + [n for c in checks for n in c.notes]
-    if device.note:
-        notes.append(f"device file: {device.note}")
-    notes += compile_notes
     symbol = symbol_for(record.preset)
     shipped = f"export/{record.preset}/{symbol}.tflite"  # the same path in the run directory and the repository
     kind = bundle.device_kind + (", TFLM_DECODE-compressed" if device.compressed else "")
     _sparse_notes(artifacts, f"{shipped} ({kind})")
-    manifest = _manifest(record, bundle, device, device_check, budget, record.preset, Path(shipped).name)
+    manifest = _manifest(record, bundle, device, device_check, verified.budget, record.preset, Path(shipped).name)
     if compiled is not None:
         manifest["compiled"] = compiled.summary()
     if target is not None:
         manifest["target"] = {k: v for k, v in target.to_dict().items() if k != "layer_instructions"}
     extra = ([device.dense_path] if device.compressed else []) + (compiled.files if compiled else [])
     deliverable = write_deliverable(device.path, out_dir / "export" / record.preset, symbol, manifest, extra=extra)
-    metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": budget, "notes": notes,
+    failures = verified.problems + build_failures + verified.budget_failures
+    metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": verified.budget,
+               "notes": _notes(verified.checks, device) + build_notes,
                "compiled": None if compiled is None else {**compiled.summary(), "layers": compiled.report["layers"],
                                                           "host_layer_us": compiled.host_layer_us},
                "target": None if target is None else target.to_dict(),
-               "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures + budget_failures}
-    return Deployment(metrics, failures + budget_failures)
+               "deliverable": {k: str(v) for k, v in deliverable.items()}, "failures": failures}
+    return Deployment(metrics, failures)
+
+
+def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path, seed: int = 0,
+           log: Log = print) -> Deployment:
+    """Export the record's model into ``out_dir/artifacts``, verify everything (artifacts on the full test set,
+    the device file, the device budget), then deliver to ``out_dir/export/<preset>``: each stage once."""
+    find_device(export.device, export.devices_file)  # a bad board fails before minutes of export
+    bundle = _export(record, data, export, out_dir, seed, log)
+    verified = _verify(record, data, export, bundle, log)
+    return _deliver(record, data, export, out_dir, bundle, verified, log)
 
 
 def measure_device_artifact(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir: Path,
@@ -253,15 +325,15 @@ def measure_device_artifact(record: RunRecord, data: PreparedData, export: Expor
     device_candidate = next(c for stem, c in by_name.items() if stem.endswith(bundle.device_key))
     x_test, y_test = data.x_test.numpy(), data.y_test.numpy()
     (check,) = check_artifacts([device_candidate], x_test, y_test, record.test_logits, record.pruned_test_accuracy)
-    device = (choose_device_file(Path(check.candidate.path), check.arena_bytes, x_test, equivalence_samples,
-                                 log=lambda *_: None) if check.arena_bytes is not None else None)
+    device = (_device_file(check, x_test, equivalence_samples, log=lambda *_: None)
+              if check.arena_bytes is not None else None)
     sparse = next((c for stem, c in by_name.items() if stem.endswith(f"{bundle.device_graph}_int8_sparse")), None)
     path = Path(check.candidate.path)
     return {
         "artifact": check.candidate.name, "bytes": path.stat().st_size,
         **sizes(path, check.candidate.precision, record.prunable_parameters),
         "device_bytes": None if device is None else device.bytes,
-        "device_ram_bytes": None if device is None else device.arena_bytes + device.decompression_bytes,
+        "device_ram_bytes": None if device is None else (device.arena_bytes or 0) + device.decompression_bytes,
         "device_file": None if device is None else device.to_dict(),
         "arena_bytes": check.arena_bytes,
         "accuracy": {r.runtime: r.accuracy for r in check.runtimes},
@@ -270,4 +342,3 @@ def measure_device_artifact(record: RunRecord, data: PreparedData, export: Expor
         "sparse_encoded_bytes": None if sparse is None else Path(sparse.path).stat().st_size,
         "sparse_encoded_note": SPARSE_ON_TFLM,
     }
-

@@ -15,7 +15,7 @@ import pytest
 from tflite_micro.tensorflow.lite.micro.compression import model_editor
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from edge_gmp import compress
+from edge_gmp import compress, device_file
 from edge_gmp.export.compression import compress_tflite
 from edge_gmp.verify.equivalence import compare_tflite, random_inputs
 
@@ -162,7 +162,7 @@ def test_outputs_that_differ_are_a_bug_and_nothing_is_written(fastgrnn, tmp_path
     def broken(data: bytes, **options: object):
         return dataclasses.replace(compress_tflite(data, **options), data=_weight_changed(data))
 
-    monkeypatch.setattr(compress, "compress_tflite", broken)
+    monkeypatch.setattr(device_file, "compress_tflite", broken)
     out = tmp_path / "out.tflite"
     assert compress.main([str(fastgrnn), str(out), "--samples", "20"]) == 2
     err = capsys.readouterr().err

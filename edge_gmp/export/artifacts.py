@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("float32", "int8", "float32_sparse", "int8_sparse")
@@ -33,18 +33,16 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class TFLiteArtifact:
-    """One .tflite file: its kind, size, I/O mapping, op set and whether it may be shipped."""
+    """One .tflite file: its kind, size, I/O mapping and op set (whether it computes the right thing is the
+    verify stage's finding, not the file's)."""
 
     kind: str
     path: str
     bytes: int
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    valid: bool
-    note: str
     ops: tuple[str, ...] = ()
     micro_issues: tuple[str, ...] = ()
-    parity: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,4 +1,5 @@
-"""ONNX -> SavedModel (onnx2tf) -> float32 / int8 / int16x8 / sparse-encoded .tflite, each checked in LiteRT."""
+"""ONNX -> SavedModel (onnx2tf) -> float32 / int8 / int16x8 / sparse-encoded .tflite, each described in ONNX
+terms (the verify stage checks them)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from edge_gmp.errors import UserError
 from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.onnx2tf_runner import fixed_batch_shapes, onnx_input_shapes, run_onnx2tf
 from edge_gmp.export.tflite_check import layout_perm, map_inputs, map_outputs
-from edge_gmp.export.tflite_validate import describe_artifacts
+from edge_gmp.export.tflite_io import describe_artifacts
 from edge_gmp.native import capture_native_output, import_tensorflow
 from edge_gmp.runtimes import dequantize, quantize
 from edge_gmp.runtimes.litert import LiteRTSession
@@ -178,8 +179,7 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
     ``keep_shape_inputs`` (default: every input of rank <= 3) keep their ONNX layout; rank-4 images
     become NHWC. ``tied_states`` maps a recurrent state input to the output fed back into it (e.g.
     ``{"h": "h_next"}``): in every integer kind the input then takes the output's quantisation, so the raw
-    output can be copied back unchanged. Every artifact is run in LiteRT against onnxruntime, and every
-    sparse one against its dense twin; a sparse file whose outputs differ is returned with ``valid=False``.
+    output can be copied back unchanged. The files are described, not judged: the verify stage runs them.
     """
     onnx_path = Path(onnx_path)
     if not onnx_path.is_file():

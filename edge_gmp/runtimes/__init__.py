@@ -1,7 +1,7 @@
-"""The runtimes layer, shared by export (parity checks) and verify (accuracy, arena, budgets): one Session
-interface over onnxruntime, LiteRT and TFLite Micro, the registry that opens a file in a runtime, int8
-(de)quantisation, output comparison and the runtimes' typed errors. Every .tflite file is read and checked by
-:mod:`edge_gmp.tflite` before a runtime opens it.
+"""The runtimes layer, shared by export (describing files, tying states) and verify (accuracy, agreement, arena,
+budgets): one Session interface over onnxruntime, LiteRT and TFLite Micro, the registry that opens a file in a
+runtime, int8 (de)quantisation, output comparison and the runtimes' typed errors. Every .tflite file is read and
+checked by :mod:`edge_gmp.tflite` before a runtime opens it.
 
 Adding a runtime is one module: subclass :class:`Session`, decorate it with :func:`register_runtime` and
 import the module below.

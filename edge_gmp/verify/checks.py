@@ -1,13 +1,10 @@
-"""Verify a set of exported artifacts against the float model: accuracy per runtime, agreement, arena.
+"""Verify a set of exported artifacts against the float model, in one loop: every artifact in every runtime that
+takes it, on the whole test set; accuracy, agreement (edge_gmp.runtimes.compare_outputs) and arena.
 
-Tolerances (a failure is reported, not raised, so every artifact is still measured):
-- ONNX: max |Δlogit| <= 1e-4 against the PyTorch logits and identical top-1 (a near tie that this rounding
-  can flip, top-2 gap within 2 max |Δ|, is not counted as a difference);
-- float TFLite: top-1 agreement >= 99 % and max |Δlogit| <= 1e-3 * max(1, |logit|);
-- integer TFLite (int8, int16x8): accuracy within 1 point of the float model, the device runtime agreeing with
-  the others on >= 99 % top-1;
-- an artifact the exporter already marked invalid (e.g. a sparse encoding that changed outputs) is
-  measured and labelled, never shipped, and not counted as a failure here.
+The tolerances are those of :mod:`edge_gmp.verify.tolerances`. A failure is reported, not raised, so every
+artifact is still measured. A sparse-encoded file whose outputs differ from its dense twin's is labelled
+``valid: false`` ("not shipped"); findings on files that are never shipped (such a file, a reference variant)
+are notes, not failures of the run.
 """
 
 from __future__ import annotations
@@ -21,46 +18,58 @@ from typing import Any
 import numpy as np
 
 from edge_gmp.errors import UserError
-from edge_gmp.runtimes import compare_outputs, device_runtime, runtime_spec, runtimes_for
+from edge_gmp.runtimes import Agreement, compare_outputs, device_runtime, runtime_spec, runtimes_for
 from edge_gmp.verify.arena import HOST_NOTE, measure_arena
 from edge_gmp.verify.matrix import RuntimeResult, run_artifact
-
-ONNX_MAX_ABS = 1e-4
-FLOAT_REL_MAX_ABS = 1e-3
-MIN_TOP1 = 0.99
-INT8_MAX_DROP = 0.01
+from edge_gmp.verify.tolerances import (
+    FLOAT_REL_MAX_ABS,
+    INTEGER_MAX_DROP,
+    MIN_TOP1,
+    ONNX_MAX_ABS,
+    SPARSE_FLOAT_REL_MAX_ABS,
+    SPARSE_INTEGER_STEPS,
+)
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One artifact to verify. ``precision`` is "float32", "int8" or "int16x8"; ``valid=False`` marks a file the
-    exporter refused to ship (``note`` says why)."""
+    """One artifact to verify. ``precision`` is "float32", "int8" or "int16x8". A sparse-encoded file names its
+    dense ``twin`` (a candidate checked before it) and, when integer, ``output_step``: the quantisation step of
+    the twin's class output. ``note`` describes the file (e.g. ops TFLite Micro would reject)."""
 
     name: str
     path: str
     precision: str
     sparse: bool = False
-    valid: bool = True
     note: str = ""
     shipped: bool = True  # False: a reference variant (e.g. int8 beside an int16x8 device artifact)
+    twin: str = ""
+    output_step: float | None = None
 
 
 @dataclass
 class ArtifactCheck:
+    """What verify found for one candidate: its runs, arena, whether it may be shipped and why (``note``),
+    problems (failures of the run) and notes (findings on files never shipped)."""
+
     candidate: Candidate
     runtimes: list[RuntimeResult]
     arena_bytes: int | None
     arena_note: str
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # findings on reference variants: reported, not failures
+    valid: bool = True
+    note: str = ""
 
     def result(self, runtime: str) -> RuntimeResult | None:
+        """This artifact's run in ``runtime``, or None when it was not run there."""
         return next((r for r in self.runtimes if r.runtime == runtime), None)
 
     def to_dict(self) -> dict[str, Any]:
+        """The artifact's row in metrics.json."""
         c = self.candidate
         return {"name": c.name, "path": c.path, "precision": c.precision, "sparse": c.sparse,
-                "valid": c.valid, "note": c.note, "bytes": Path(c.path).stat().st_size,
+                "valid": self.valid, "note": self.note, "bytes": Path(c.path).stat().st_size,
                 "arena_bytes": self.arena_bytes, "arena_note": self.arena_note,
                 "runtimes": [r.to_dict() for r in self.runtimes], "problems": self.problems, "notes": self.notes}
 
@@ -75,27 +84,32 @@ def _arena(path: str) -> tuple[int | None, str]:
         return None, f"{device} cannot allocate it: {exc}"
 
 
+def _describe(agreement: Agreement) -> str:
+    return f"top-1 agreement {agreement.top1:.2f}, max |Δ| {agreement.max_abs:.3g}"
+
+
+def _vs_reference(c: Candidate, r: RuntimeResult, agreement: Agreement, float_accuracy: float) -> list[str]:
+    """One run judged against the float model: accuracy for integer files, agreement for float ones."""
+    if c.precision != "float32":
+        if r.accuracy < float_accuracy - INTEGER_MAX_DROP:
+            return [f"{c.name} in {r.runtime}: {c.precision} accuracy {r.accuracy:.4f} is more than "
+                    f"{INTEGER_MAX_DROP:.0%} below the float model's {float_accuracy:.4f}"]
+        return []
+    if Path(c.path).suffix == ".onnx":
+        return [f"{c.name} in {r.runtime} vs PyTorch: {p}"
+                for p in agreement.problems(ONNX_MAX_ABS, min_top1=1.0, count_ties=True)]
+    tol = FLOAT_REL_MAX_ABS * max(1.0, agreement.ref_max_abs)
+    return [f"{c.name} in {r.runtime} vs PyTorch: {p}" for p in agreement.problems(tol, MIN_TOP1)]
+
+
 def _problems(c: Candidate, runs: list[RuntimeResult], reference: np.ndarray,
               float_accuracy: float) -> list[str]:
     out = []
     for r in runs:
         if r.status == "failed":
             out.append(f"{c.name} in {r.runtime}: {r.note}")
-            continue
-        if r.status != "ok":
-            continue
-        agreement = r.compare(reference)
-        if c.precision != "float32":
-            if r.accuracy < float_accuracy - INT8_MAX_DROP:
-                out.append(f"{c.name} in {r.runtime}: {c.precision} accuracy {r.accuracy:.4f} is more than "
-                           f"{INT8_MAX_DROP:.0%} below the float model's {float_accuracy:.4f}")
-            continue
-        if Path(c.path).suffix == ".onnx":
-            out += [f"{c.name} in {r.runtime} vs PyTorch: {p}"
-                    for p in agreement.problems(ONNX_MAX_ABS, min_top1=1.0, count_ties=True)]
-        else:
-            tol = FLOAT_REL_MAX_ABS * max(1.0, agreement.ref_max_abs)
-            out += [f"{c.name} in {r.runtime} vs PyTorch: {p}" for p in agreement.problems(tol, MIN_TOP1)]
+        elif r.status == "ok":
+            out += _vs_reference(c, r, r.compare(reference), float_accuracy)
     ok = {r.runtime: r for r in runs if r.status == "ok"}
     device = ok.get(device_runtime())
     for other in (r for r in ok.values() if device is not None and r is not device):
@@ -105,12 +119,41 @@ def _problems(c: Candidate, runs: list[RuntimeResult], reference: np.ndarray,
     return out
 
 
+def _vs_twin(c: Candidate, runs: list[RuntimeResult], twin: ArtifactCheck) -> tuple[bool, str]:
+    """A sparse-encoded file against its dense twin, runtime by runtime: (still the same model, why)."""
+    notes = []
+    for r in (r for r in runs if r.status == "ok"):
+        dense = twin.result(r.runtime)
+        if dense is None or dense.status != "ok":
+            continue
+        agreement = compare_outputs(dense.logits, r.logits)
+        tol = (SPARSE_INTEGER_STEPS * c.output_step if c.precision != "float32" and c.output_step
+               else SPARSE_FLOAT_REL_MAX_ABS * max(1.0, agreement.ref_max_abs))
+        if agreement.problems(tol, MIN_TOP1):
+            return False, (f"sparse encoding changed outputs in {runtime_spec(r.runtime).display}: "
+                           f"{_describe(agreement)} vs {twin.candidate.precision}")
+        notes.append(f"matches {twin.candidate.name.rsplit(' ', 1)[-1]} in {runtime_spec(r.runtime).display}: "
+                     f"{_describe(agreement)}")
+    return True, "; ".join(notes)
+
+
+def _finding(c: Candidate, runs: list[RuntimeResult], checked: dict[str, ArtifactCheck]) -> tuple[bool, str]:
+    """Whether ``c`` may be shipped and the note that says why (agreement with the float model or its twin)."""
+    valid, note = True, ""
+    if c.twin and c.twin in checked:
+        valid, note = _vs_twin(c, runs, checked[c.twin])
+    else:
+        note = "; ".join(f"vs PyTorch in {runtime_spec(r.runtime).display}: {_describe(r.agreement)}"
+                         for r in runs if r.agreement is not None)
+    return valid, "; ".join(n for n in (note, c.note) if n)
+
+
 def check_artifacts(candidates: Sequence[Candidate], windows: np.ndarray, labels: np.ndarray,
                     reference_logits: np.ndarray, float_accuracy: float,
                     log: Callable[..., None] = lambda *_: None) -> list[ArtifactCheck]:
-    """Run every candidate in every runtime that takes its format, on all of ``windows``; ``log`` gets one line
-    per artifact and runtime."""
-    checks = []
+    """Run every candidate in every runtime that takes its format, on all of ``windows``, and judge it; ``log``
+    gets one line per artifact and runtime. In the device runtime the raw outputs are kept (the trace)."""
+    checked: dict[str, ArtifactCheck] = {}
     for i, c in enumerate(candidates, 1):
         if not os.path.isfile(c.path):
             raise UserError(f"artifact {c.path} does not exist")
@@ -123,8 +166,9 @@ def check_artifacts(candidates: Sequence[Candidate], windows: np.ndarray, labels
             log(f"verify [{i}/{len(candidates)}] {c.name} in {runtime_spec(r.runtime).display}: {r.status}, "
                 f"accuracy {accuracy} on {len(labels):,} samples ({r.seconds:.1f} s)")
         problems = _problems(c, runs, reference_logits, float_accuracy)
+        valid, note = _finding(c, runs, checked)
         notes: list[str] = []
-        if not c.valid or not c.shipped:  # measured and labelled, never shipped: not a failure of the run
+        if not valid or not c.shipped:  # measured and labelled, never shipped: not a failure of the run
             problems, notes = [], problems
-        checks.append(ArtifactCheck(c, runs, arena, arena_note, problems, notes))
-    return checks
+        checked[c.name] = ArtifactCheck(c, runs, arena, arena_note, problems, notes, valid, note)
+    return list(checked.values())

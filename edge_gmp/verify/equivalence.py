@@ -82,6 +82,10 @@ class Trace:
     def samples(self) -> int:
         return len(self.outputs[0]) if self.outputs else 0
 
+    def final(self, output: int) -> np.ndarray:
+        """Output ``output`` (an index, -1 the last) after each sample's last step, dequantised: (N, elements)."""
+        return dequantize(self.outputs[output][:, -1], self.infos[output])
+
     def head(self, samples: int) -> Trace:
         """The first ``samples`` samples (to compare with a shorter run)."""
         return Trace(tuple(o[:samples] for o in self.outputs), self.infos, self.streaming, self.seconds)
@@ -138,11 +142,16 @@ def quantize_inputs(model: str | os.PathLike, inputs: Sequence[np.ndarray]) -> l
     """Float inputs -> raw inputs with the model's input parameters: (N, T, D) windows of a streaming cell with
     x_t's, otherwise each (N, ...) array in its input's layout (NCHW images for an NHWC model are transposed)."""
     with open_session(device_runtime(), model) as session:
-        plan = _is_streaming(session, inputs)
-        if plan is not None:
-            return [quantize(np.asarray(inputs[0], dtype=np.float32), session.inputs[plan["x_index"]])]
-        _check_count(session, inputs)
-        return [quantize(to_model_layout(x, t), t) for x, t in zip(inputs, session.inputs, strict=True)]
+        return session_inputs(session, inputs)
+
+
+def session_inputs(session: Session, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """:func:`quantize_inputs` with an opened session."""
+    plan = _is_streaming(session, inputs)
+    if plan is not None:
+        return [quantize(np.asarray(inputs[0], dtype=np.float32), session.inputs[plan["x_index"]])]
+    _check_count(session, inputs)
+    return [quantize(to_model_layout(x, t), t) for x, t in zip(inputs, session.inputs, strict=True)]
 
 
 def _check_count(session: Session, inputs: Sequence[np.ndarray]) -> None:

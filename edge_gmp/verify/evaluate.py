@@ -64,7 +64,8 @@ def run_samples(session: Session, inputs: Sequence[np.ndarray], chunk: int = 256
     return [np.concatenate(p, axis=0) for p in parts]
 
 
-def _accuracy(logits: np.ndarray, y: np.ndarray) -> float:
+def top1_accuracy(logits: np.ndarray, y: np.ndarray) -> float:
+    """The share of samples whose argmax over the (flattened) logits is the label."""
     pred = np.argmax(logits.reshape(len(logits), -1), axis=1)
     return float(np.mean(pred == np.asarray(y).reshape(-1))) if len(pred) else float("nan")
 
@@ -76,7 +77,7 @@ def evaluate_classifier(session: Session, x: np.ndarray, y: np.ndarray, input_in
         raise UserError(f"evaluate_classifier needs a one-input model; this one has {len(session.inputs)}")
     feed = to_model_layout(x, session.inputs[input_index])
     logits = run_samples(session, [feed], progress=progress)[output_index]
-    return _accuracy(logits, y), logits
+    return top1_accuracy(logits, y), logits
 
 
 def evaluate_streaming(session: Session, windows: np.ndarray, y: np.ndarray, x_index: int = 0,
@@ -108,4 +109,4 @@ def evaluate_streaming(session: Session, windows: np.ndarray, y: np.ndarray, x_i
         if progress is not None:
             progress(start + b, n)
     logits = np.concatenate(out, axis=0) if out else np.zeros((0, 0), np.float32)
-    return _accuracy(logits, y), logits
+    return top1_accuracy(logits, y), logits

@@ -34,9 +34,7 @@ from edge_gmp.verify.datasets import TestSet, load_test_set, streaming_indices
 from edge_gmp.verify.decoded import ArenaModes, DecodeSummary, decode_summary, measure_arena_modes
 from edge_gmp.verify.devices import Device, find_device
 from edge_gmp.verify.evaluate import Progress, evaluate_classifier, evaluate_streaming
-
-SATURATED_SHARE = 0.05  # more than this share of quantised inputs at the type's limits: unreliable
-MIN_LEVELS = 16  # fewer distinct quantised input values than this: unreliable
+from edge_gmp.verify.tolerances import MIN_LEVELS, SATURATED_SHARE
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+import torch
+from onnx_agreement import onnx_agreement
 
 from edge_gmp.errors import UserError
 from edge_gmp.export import convert_onnx_to_tflite, step_calibration, tflite_weight_counts
-from edge_gmp.export.tflite_validate import _float_error
 from edge_gmp.runtimes import dequantize, quantize
 from edge_gmp.runtimes.litert import load_interpreter, tensor_info
+from edge_gmp.verify.checks import Candidate, check_artifacts
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +55,6 @@ def test_step_artifacts_written_and_serialisable(step_tflite):
 
 def test_step_float32_parity(step_tflite, fastgrnn_onnx):
     art = step_tflite["float32"]
-    assert art.valid, art.note
     rng = np.random.default_rng(7)
     for _ in range(20):
         feeds = {"x_t": rng.standard_normal((1, 9)).astype(np.float32),
@@ -66,10 +67,10 @@ def test_step_float32_parity(step_tflite, fastgrnn_onnx):
 
 def test_step_int8_full_integer(step_tflite, step_calib, fastgrnn_onnx):
     art = step_tflite["int8"]
-    assert art.valid, art.note
     for spec in (*art.inputs, *art.outputs):
         assert spec.dtype == "int8" and spec.scale > 0 and -128 <= spec.zero_point <= 127
-    assert art.parity["samples"] == 200 and art.parity["vs_onnx"]["logits"]["top1"] >= 0.95
+    first = {name: v[:200] for name, v in step_calib.items()}
+    assert onnx_agreement(art, fastgrnn_onnx["step"], first)["logits"].top1 >= 0.95
     agree = []
     for k in range(0, 240, 4):
         feeds = {name: v[k:k + 1] for name, v in step_calib.items()}
@@ -79,14 +80,32 @@ def test_step_int8_full_integer(step_tflite, step_calib, fastgrnn_onnx):
     assert np.mean(agree) >= 0.95
 
 
-def test_int8_sparse_trap_flagged(step_tflite):
+def test_export_describes_and_does_not_judge(step_tflite):
+    assert not {"valid", "note", "parity"} & set(step_tflite["int8_sparse"].to_dict())
+
+
+def test_int8_sparse_trap_flagged_by_verify(step_tflite, fastgrnn_model, windows):
+    """The sparse files are judged against their dense twins in the verify loop, on whole windows."""
     dense, sparse = step_tflite["int8"], step_tflite["int8_sparse"]
-    assert not sparse.valid
-    assert "sparse encoding changed outputs" in sparse.note
-    assert Path(sparse.path).exists()  # kept for inspection, but marked invalid
     # the 16x9 input matrix loses stored non-zeros under int8 sparse encoding
     assert tflite_weight_counts(sparse.path)["nonzero"] < tflite_weight_counts(dense.path)["nonzero"]
-    assert step_tflite["float32_sparse"].valid, step_tflite["float32_sparse"].note
+    with torch.no_grad():
+        logits = fastgrnn_model(torch.from_numpy(windows)).numpy()
+    labels = logits.argmax(1)
+    step = dense.output("logits").scale
+    candidates = [Candidate("tflite step float32", step_tflite["float32"].path, "float32"),
+                  Candidate("tflite step float32_sparse", step_tflite["float32_sparse"].path, "float32", sparse=True,
+                            twin="tflite step float32"),
+                  Candidate("tflite step int8", dense.path, "int8", shipped=False),
+                  Candidate("tflite step int8_sparse", sparse.path, "int8", sparse=True, twin="tflite step int8",
+                            output_step=step)]
+    checks = {c.candidate.name: c for c in check_artifacts(candidates, windows, labels, logits, 1.0)}
+    flagged = checks["tflite step int8_sparse"]
+    assert not flagged.valid and "sparse encoding changed outputs" in flagged.note and not flagged.problems
+    assert Path(sparse.path).exists()  # kept for inspection, but marked invalid
+    assert checks["tflite step float32_sparse"].valid, checks["tflite step float32_sparse"].note
+    assert "matches float32" in checks["tflite step float32_sparse"].note
+    assert checks["tflite step float32"].valid and not checks["tflite step float32"].problems
 
 
 def test_float_sparse_keeps_weights(step_tflite, fastgrnn_model):
@@ -110,11 +129,10 @@ def test_convnet_converts_offline(convnet_onnx, tmp_path, monkeypatch):
     for art in arts.values():
         assert art.input("image").layout == "NHWC (1,32,32,3)"
         assert art.input("image").perm_from_onnx == (0, 2, 3, 1)
-    assert arts["float32"].valid and arts["int8"].valid
     feeds = {"image": cal["image"][:1]}
     ref, got = _ort(convnet_onnx, feeds), _run_artifact(arts["float32"], feeds)
     assert np.max(np.abs(ref["logits"] - got["logits"])) <= 1e-4
-    assert arts["int8"].parity["vs_onnx"]["logits"]["top1"] >= 0.9
+    assert onnx_agreement(arts["int8"], convnet_onnx, cal)["logits"].top1 >= 0.9
 
 
 def test_calibration_checked_before_conversion(fastgrnn_onnx, step_calib, tmp_path):
@@ -149,23 +167,6 @@ def test_step_int8_runs_in_tflite_micro(step_tflite, step_calib):
 def test_low_rank_step_converts_with_factors(low_rank_model, low_rank_onnx, windows, tmp_path):
     cal = step_calibration(low_rank_model, windows, samples=200)
     arts = {a.kind: a for a in convert_onnx_to_tflite(low_rank_onnx["step"], tmp_path, cal)}
-    assert arts["float32"].valid and arts["int8"].valid, (arts["float32"].note, arts["int8"].note)
-    assert arts["float32"].parity["vs_onnx"]["h_next"]["max_abs"] <= 1e-4
+    assert onnx_agreement(arts["float32"], low_rank_onnx["step"], cal)["h_next"].max_abs <= 1e-4
     counts = tflite_weight_counts(arts["float32"].path)
     assert counts["elements"] == 16 * 3 + 3 * 9 + 16 * 4 + 4 * 16 + 2 * 16  # factors, not products
-
-
-def test_wrong_saved_model_invalidates_everything():
-    ref = {"logits": np.array([[1.0, 0.0], [0.0, 1.0]]), "h_next": np.zeros((2, 4))}
-    assert _float_error(ref, ref, "logits") == ""
-    off = {"logits": ref["logits"] + 0.05, "h_next": ref["h_next"]}
-    assert "differs from ONNX" in _float_error(off, ref, "logits")
-
-
-def test_a_broken_sparse_conversion_is_not_kept(tmp_path) -> None:
-    from edge_gmp.export.tflite import _structurally_sound
-
-    broken = tmp_path / "model_int8_sparse.tflite"
-    broken.write_bytes(b"\x18\x00\x00\x00TFL3" + b"\x00" * 40)
-    with pytest.warns(UserWarning, match="int8_sparse conversion wrote an unusable file"):
-        assert not _structurally_sound(broken, "int8_sparse")
