@@ -16,6 +16,7 @@ from edge_gmp.atomic import write_bytes_atomic
 from edge_gmp.errors import UserError
 from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.onnx2tf_runner import fixed_batch_shapes, onnx_input_shapes, run_onnx2tf
+from edge_gmp.export.sparse_encoding import encode_sparse_tflite
 from edge_gmp.export.tflite_check import layout_perm, map_inputs, map_outputs
 from edge_gmp.export.tflite_validate import describe_artifacts
 from edge_gmp.native import capture_native_output, import_tensorflow
@@ -261,12 +262,15 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
                                                                                         strict=True)]
 
         for kind in kinds:
-            try:
-                with capture_native_output() as log:  # the converter's C++ logging, dozens of lines per call
-                    data = _convert(loaded, func, kind, rep if calibration is not None else None)
-            except Exception as exc:
-                raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
-                                f"{log.text[-2000:]}") from exc
+            if kind == "int8_sparse":  # the converter's int8 1x16 blocks lose weights: CSR of the dense int8 file
+                data = encode_sparse_tflite(paths["int8"].read_bytes()).data
+            else:
+                try:
+                    with capture_native_output() as log:  # the converter's C++ logging, dozens of lines per call
+                        data = _convert(loaded, func, kind, rep if calibration is not None else None)
+                except Exception as exc:
+                    raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
+                                    f"{log.text[-2000:]}") from exc
             paths[kind] = write_bytes_atomic(out / f"{stem}_{kind}.tflite", data)
             if kind.endswith("_sparse") and not _structurally_sound(paths[kind], kind):
                 paths.pop(kind).unlink()
