@@ -3,8 +3,8 @@
 Why not the converter's own encoding: with ``Optimize.EXPERIMENTAL_SPARSITY`` and int8 quantisation, TFLiteConverter
 gives a fully connected weight a 1x16 block encoding (``block_map`` [1]) and feeds it straight to
 FULLY_CONNECTED version 8 (LiteRT's int8 block-sparse kernel), even when the input dimension is no multiple of 16
-(FastGRNN's 9 sensor channels): its ``dim_metadata`` then describes 0 blocks of 16 across 9 columns, values are
-lost and the file's outputs are wrong (46.45 % on the released HAR-2 model, whose dense int8 file gives 95.39 %).
+(FastGRNN's 9 sensor channels): the 64x9 matrix keeps one block of 16 values, the others are lost and the file's
+outputs are wrong (46.45 % on the released HAR-2 model, whose dense int8 file gives 95.39 %).
 The weights it encodes as plain CSR behind a DENSIFY op are right; this module writes that form for every pruned
 int8 constant of the dense int8 file (int8 or int16x8 activations alike: DENSIFY only restores the weights).
 

@@ -153,7 +153,7 @@ def test_conv_int8_sparse_smaller_and_identical(conv_tflite):
     arts, cal = conv_tflite
     dense, sparse = arts["int8"], arts["int8_sparse"]
     assert sparse.valid, sparse.note
-    assert sparse.bytes < 0.6 * dense.bytes
+    assert dense.bytes - sparse.bytes > 5_000  # of 11,776 weight bytes, 85 % zero
     assert "DENSIFY" in sparse.ops and {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"} <= set(sparse.ops)
     assert len(inspect_tflite(sparse.path).sparse_tensors) == 4  # all four weights
     feeds = {"image": cal["image"][:40].transpose(0, 2, 3, 1)}
