@@ -25,6 +25,7 @@ from edge_gmp.runtimes.litert import LiteRTSession
 from edge_gmp.runtimes.onnxruntime import run_onnx
 from edge_gmp.tflite import inspect_tflite
 from edge_gmp.tflite.edit import tie_quantization
+from edge_gmp.tflite.sparsity import encode_sparse_tflite
 
 MIN_CALIBRATION_SAMPLES = 200
 FLOAT_KINDS = ("float32", "float32_sparse")
@@ -212,12 +213,15 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
                                                                                         strict=True)]
 
         for kind in kinds:
-            try:
-                with capture_native_output() as log:  # the converter's C++ logging, dozens of lines per call
-                    data = _convert(loaded, func, kind, rep if calibration is not None else None)
-            except Exception as exc:
-                raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
-                                f"{log.text[-2000:]}") from exc
+            if kind == "int8_sparse":  # the converter's int8 1x16 blocks lose weights: CSR of the dense int8 file
+                data = encode_sparse_tflite(paths["int8"].read_bytes()).data
+            else:
+                try:
+                    with capture_native_output() as log:  # the converter's C++ logging, dozens of lines per call
+                        data = _convert(loaded, func, kind, rep if calibration is not None else None)
+                except Exception as exc:
+                    raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
+                                    f"{log.text[-2000:]}") from exc
             paths[kind] = write_bytes_atomic(out / f"{stem}_{kind}.tflite", data)
             if kind.endswith("_sparse") and not _structurally_sound(paths[kind], kind):
                 paths.pop(kind).unlink()
