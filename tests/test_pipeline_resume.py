@@ -73,3 +73,42 @@ def test_ctrl_c_prints_one_line_whose_command_resumes_the_run(tmp_path: Path, ha
     assert command[:3] == ["python", "-m", "edge_gmp.pipeline"] and command[-1] == "--resume"
     subprocess.run([sys.executable, *command[1:]], env=env, check=True, timeout=900)
     assert (out / "model.pt").is_file()
+
+
+RESUME_FILES = ("config.toml", "checkpoint.pt", "epoch_seconds.json")  # what models/in-progress/README.md commits
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def test_a_committed_checkpoint_resumes_in_a_fresh_clone(tmp_path: Path, har, har_cache_dir: Path) -> None:
+    """An unfinished run's folder committed as models/in-progress/README.md says, cloned elsewhere and resumed
+    from the clone's root with --out and --resume only: the uninterrupted run's model.pt, byte for byte."""
+    env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir), "OMP_NUM_THREADS": "1"}
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(_command(full), env=env, check=True, timeout=900)
+    child = subprocess.Popen(_command(killed), env=env)
+    deadline = time.monotonic() + 600
+    while _epoch(killed / "checkpoint.pt") < 1 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child.poll() is None, "the run finished before it could be killed; make ARGS longer"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=60)
+
+    origin = tmp_path / "origin"
+    folder = origin / "models" / "in-progress" / "tiny"
+    folder.mkdir(parents=True)
+    for name in RESUME_FILES:
+        (folder / name).write_bytes((killed / name).read_bytes())
+    _git(origin, "init", "-q")
+    _git(origin, "add", ".")
+    _git(origin, "commit", "-q", "-m", "unfinished run")
+    clone = tmp_path / "elsewhere" / "clone"
+    clone.parent.mkdir()
+    _git(clone.parent, "clone", "-q", str(origin), str(clone))
+
+    subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", "--out", "models/in-progress/tiny", "--resume",
+                    "--quiet"], cwd=clone, env=env, check=True, timeout=900)
+    assert (full / "model.pt").read_bytes() == (clone / "models/in-progress/tiny/model.pt").read_bytes()
