@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -108,6 +108,18 @@ class Session(ABC):
                 raise ValueError(f"{self.runtime}: input {t.name!r} is {t.dtype}, got {arr.dtype}")
             arrays.append(arr.reshape(self._shape_for(arr, t)))
         return self._invoke(arrays)
+
+    def raw_step(self) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+        """The leanest raw call, for loops that invoke a model many times (the streaming trace): inputs already
+        in the tensors' dtypes and shapes (checked once by the caller, or by the runtime itself), fresh output
+        arrays back. By default the runtime's own call."""
+        return self._invoke
+
+    def batched(self, batch: int) -> Session | None:
+        """This model opened again to take ``batch`` samples per call where the runtime can resize a fixed batch of
+        1 and a sample's outputs do not depend on the batch (see the runtime's own note), else None. The caller
+        closes it. A stateful cell then runs every window in one call per time step."""
+        return None
 
     def time_us(self, repeats: int = 100) -> float:
         """Median µs of the runtime's own call on zero inputs (already quantised: no Python conversions or

@@ -199,16 +199,19 @@ def _trace_streaming(session: Session, windows: np.ndarray, plan: Mapping[str, i
     feed_back = _feedback(session.outputs[plan["h_next_index"]], h_t)
     n, steps = windows.shape[:2]
     outs = [np.empty((n, steps, t.size), t.dtype) for t in session.outputs]
-    feeds = [windows[0, 0]] * 2
-    h_zero = quantize(np.zeros(h_t.shape, np.float32), h_t)  # h = 0 as a real value: the zero point
+    # each x_t in the shape run_raw would give it, so the loop makes only the runtime's own calls
+    xs = np.ascontiguousarray(windows.reshape(n, steps, *session._shape_for(windows[0, 0], x_t)))
+    h_zero = np.ascontiguousarray(quantize(np.zeros(h_t.shape, np.float32), h_t))  # h = 0: the zero point
+    x_index, h_index, h_next = plan["x_index"], plan["h_index"], plan["h_next_index"]
+    step, feeds = session.raw_step(), [h_zero, h_zero]
     for i in range(n):
         h = h_zero
-        for step in range(steps):
-            feeds[plan["x_index"]], feeds[plan["h_index"]] = windows[i, step], h
-            values = session.run_raw(feeds)
+        for t in range(steps):
+            feeds[x_index], feeds[h_index] = xs[i, t], h
+            values = step(feeds)
             for out, value in zip(outs, values, strict=True):
-                out[i, step] = value.reshape(-1)
-            h = feed_back(values[plan["h_next_index"]])
+                out[i, t] = value.reshape(-1)
+            h = feed_back(values[h_next]).reshape(h_zero.shape)
     return outs
 
 

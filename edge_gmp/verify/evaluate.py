@@ -1,7 +1,8 @@
 """Accuracy of an opened Session on a labelled set: whole-window classifiers and streaming cells.
 
-Fixed-shape runtimes (LiteRT, TFLite Micro: batch 1 as in the model) are run one sample at a time;
-sessions with a dynamic batch dimension (typical ONNX) are run in chunks.
+Fixed-shape runtimes (LiteRT, TFLite Micro: batch 1 as in the model) are run one sample at a time, except that a
+streaming cell LiteRT can resize steps all windows at once (``Session.batched``); sessions with a dynamic batch
+dimension (typical ONNX) are run in chunks.
 """
 
 from __future__ import annotations
@@ -82,9 +83,12 @@ def evaluate_classifier(session: Session, x: np.ndarray, y: np.ndarray, input_in
 
 def evaluate_streaming(session: Session, windows: np.ndarray, y: np.ndarray, x_index: int = 0,
                        h_index: int = 1, h_next_index: int = 0, logits_index: int = 1, chunk: int = 256,
-                       progress: Progress | None = None) -> tuple[float, np.ndarray]:
+                       progress: Progress | None = None, batch_all: bool = True) -> tuple[float, np.ndarray]:
     """Step a (x_t, h) -> (h_next, logits) cell over each (T, D) window: h starts at zero, h_next is fed
-    back, the logits after the last step classify the window. Returns (accuracy, (N, C) logits)."""
+    back, the logits after the last step classify the window. Returns (accuracy, (N, C) logits).
+
+    A dynamic-batch session steps ``chunk`` windows per call; a fixed batch-1 session steps all windows in one
+    call per time step where ``session.batched`` allows it (and ``batch_all``), else one window at a time."""
     windows = np.asarray(windows, dtype=np.float32)
     if windows.ndim != 3:
         raise UserError(f"windows must be (N, T, D), got {windows.shape}")
@@ -92,21 +96,27 @@ def evaluate_streaming(session: Session, windows: np.ndarray, y: np.ndarray, x_i
     if steps == 0:
         raise UserError("windows have no time steps")
     x_t, h_t = session.inputs[x_index], session.inputs[h_index]
-    batch = chunk if _dynamic(session) else 1
+    wide = session.batched(n) if batch_all and n > 1 and not _dynamic(session) else None
+    batch = chunk if _dynamic(session) else n if wide is not None else 1
+    runner = wide if wide is not None else session
     feeds_x = [to_model_layout(windows[:, t], x_t) for t in range(steps)]
     h_shape = _sample_shape(h_t)
     out = []
-    for start in range(0, n, batch):
-        b = min(batch, n - start)
-        h = np.zeros((b, *h_shape) if batch > 1 else h_t.shape, dtype=np.float32)
-        feeds = [np.empty(0, np.float32)] * len(session.inputs)
-        for t in range(steps):
-            feeds[x_index] = feeds_x[t][start:start + b] if batch > 1 else feeds_x[t][start:start + 1]
-            feeds[h_index] = h
-            outs = session.run(feeds)
-            h = outs[h_next_index]
-        out.append(outs[logits_index].reshape(b, -1))
-        if progress is not None:
-            progress(start + b, n)
+    try:
+        for start in range(0, n, batch):
+            b = min(batch, n - start)
+            h = np.zeros((b, *h_shape) if batch > 1 else h_t.shape, dtype=np.float32)
+            feeds = [np.empty(0, np.float32)] * len(session.inputs)
+            for t in range(steps):
+                feeds[x_index] = feeds_x[t][start:start + b] if batch > 1 else feeds_x[t][start:start + 1]
+                feeds[h_index] = h
+                outs = runner.run(feeds)
+                h = outs[h_next_index]
+            out.append(outs[logits_index].reshape(b, -1))
+            if progress is not None:
+                progress(start + b, n)
+    finally:
+        if wide is not None:
+            wide.close()
     logits = np.concatenate(out, axis=0) if out else np.zeros((0, 0), np.float32)
     return top1_accuracy(logits, y), logits
