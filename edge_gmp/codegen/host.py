@@ -74,13 +74,19 @@ class HostLibrary:
             raise RuntimeError(f"the generated C does not compile: {result.stderr.strip()[:2000]}")
         self._dll = ctypes.CDLL(str(so))
         self._invoke = getattr(self._dll, f"{library.name}_invoke")
+        self._invoke.argtypes = [ctypes.c_void_p] * len(library.report["io"])  # pointers, never truncated to int
+        self._invoke.restype = ctypes.c_int
         self.slots = layers
 
     def __call__(self, *inputs: np.ndarray, output_dtypes: list[np.dtype], output_sizes: list[int]) -> list[np.ndarray]:
         ins = [np.ascontiguousarray(x) for x in inputs]
         outs = [np.empty(n, dtype=d) for d, n in zip(output_dtypes, output_sizes, strict=True)]
-        self._invoke(*[x.ctypes.data_as(ctypes.c_void_p) for x in ins + outs])
+        self._invoke(*[x.ctypes.data for x in ins + outs])
         return outs
+
+    def raw_call(self, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> None:
+        """The library's own call on contiguous arrays of the right dtypes and sizes (the caller's to ensure)."""
+        self._invoke(*[x.ctypes.data for x in inputs], *[y.ctypes.data for y in outputs])
 
     def profile(self, enabled: bool) -> None:
         ctypes.c_int.in_dll(self._dll, "eg_host_profiling").value = int(enabled)

@@ -4,6 +4,7 @@ comparisons that prove a compressed file identical to its dense twin in TFLM pro
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -38,6 +39,18 @@ class CompiledSession(Session):
     def _invoke(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         outs = self.host(*feeds, output_dtypes=self._dtypes, output_sizes=self._sizes)
         return [o.reshape(t.shape) for o, t in zip(outs, self.outputs, strict=True)]
+
+    def raw_step(self) -> Callable[[Sequence[np.ndarray]], list[np.ndarray]]:
+        """The library's call and nothing else, for the streaming trace (its inputs come in the tensors' dtypes and
+        shapes, contiguous); fresh output arrays, since a trace may feed one back as the next input."""
+        call, shapes, dtypes = self.host.raw_call, [t.shape for t in self.outputs], self._dtypes
+
+        def step(feeds: Sequence[np.ndarray]) -> list[np.ndarray]:
+            outs = [np.empty(shape, dtype) for shape, dtype in zip(shapes, dtypes, strict=True)]
+            call([np.ascontiguousarray(f) for f in feeds], outs)
+            return outs
+
+        return step
 
     def close(self) -> None:
         self.host.close()
