@@ -25,12 +25,12 @@ import torch
 
 from edge_gmp.config import load_config
 from edge_gmp.data.prepare import prepare_data
-from edge_gmp.deployment import measure_device_artifact
 from edge_gmp.models import create_model
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import markdown_table, text_table
-from edge_gmp.run_record import record_for_model
 from edge_gmp.sweep import plan, run_sweep
+from edge_gmp.workflow.deployment import measure_device_artifact
+from edge_gmp.workflow.run_record import record_for_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEADERS = ("width", "sparsity", "float", "int8 TFLM", "int8 LiteRT", "int8 bytes", "device bytes", "gzip",

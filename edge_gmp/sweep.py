@@ -37,7 +37,7 @@ from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.plots import write_plots
 from edge_gmp.report.study import study_report
-from edge_gmp.sweep_cells import (
+from edge_gmp.workflow.sweep_cells import (
     DEFAULT_SPARSITIES,
     METHOD_VARIANTS,
     SCHEDULES,

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from edge_gmp.deployment import _manifest
-from edge_gmp.device_file import DeviceFile
 from edge_gmp.export.bundle import manifest_file_names, write_deliverable
+from edge_gmp.workflow.deployment import _manifest
+from edge_gmp.workflow.device_file import DeviceFile
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fastgrnn_step_int8.tflite"
 

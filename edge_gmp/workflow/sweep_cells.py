@@ -16,15 +16,15 @@ import torch
 from edge_gmp.atomic import write_text_atomic
 from edge_gmp.config import RunConfig
 from edge_gmp.data.prepare import PreparedData
-from edge_gmp.deployment import measure_device_artifact
 from edge_gmp.errors import ConfigError
 from edge_gmp.export import information_limit_bits
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
 from edge_gmp.prune import check_feasible, prunable_parameters
 from edge_gmp.report.machine import describe_machine
-from edge_gmp.run_record import build_record
 from edge_gmp.train import CHECKPOINT, evaluate, load_dense_weights, load_into, save_torch, train
+from edge_gmp.workflow.deployment import measure_device_artifact
+from edge_gmp.workflow.run_record import build_record
 
 # Sweep method -> prune config values (each rule applies its own floor policy; gmp-nofloor is Global MP with
 # the floor set to 0, to show what the floor does).

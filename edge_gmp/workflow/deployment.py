@@ -19,16 +19,16 @@ from typing import Any
 from edge_gmp.codegen import CompiledModel, UnsupportedModel, compile_model
 from edge_gmp.config import ExportConfig
 from edge_gmp.data.registry import PreparedData, dataset_spec
-from edge_gmp.device_file import DeviceFile, build_device_file
 from edge_gmp.export import gzip_size, information_limit_bits, tflite_weight_counts
 from edge_gmp.export.artifacts import TFLiteArtifact
 from edge_gmp.export.bundle import ExportBundle, export_bundle, write_deliverable
-from edge_gmp.run_record import RunRecord
 from edge_gmp.runtimes import device_runtime, runtime_spec
 from edge_gmp.target import DoesNotFit, TargetReport, emulate_model
 from edge_gmp.verify import check_budget, find_device
 from edge_gmp.verify.checks import ArtifactCheck, Candidate, check_artifacts
 from edge_gmp.verify.equivalence import quantize_inputs
+from edge_gmp.workflow.device_file import DeviceFile, build_device_file
+from edge_gmp.workflow.run_record import RunRecord
 
 SPARSE_ON_TFLM = ("TFLite's sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel): their size is "
                   "reported for reference only; the device file stores pruned weights with TFLM_DECODE instead")
