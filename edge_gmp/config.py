@@ -17,6 +17,7 @@ from edge_gmp.fields import check_field_types
 from edge_gmp.models import model_config
 from edge_gmp.prune.masks import MinimumThreshold
 from edge_gmp.prune.methods import effective_floor, get_method
+from edge_gmp.prune.schedule import GRADUAL, SCHEDULES
 
 SELECTIONS = ("best", "average")  # model selection rules, see edge_gmp.train.selection
 
@@ -119,7 +120,7 @@ class PruneConfig:
 
     method: str = "gmp"
     sparsity: float = 0.8
-    schedule: str = "gradual"
+    schedule: str = GRADUAL
     prune_epochs: int = 10
     finetune_epochs: int = 10
     frequency: int = 20
@@ -134,9 +135,9 @@ class PruneConfig:
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"prune.sparsity must be in [0, 1), got {self.sparsity}")
         get_method(self.method)
-        if self.schedule not in ("gradual", "oneshot"):
-            raise ConfigError(f"prune.schedule must be 'gradual' or 'oneshot', got {self.schedule!r}")
-        if self.schedule == "gradual" and self.prune_epochs < 1:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"prune.schedule must be {' or '.join(map(repr, SCHEDULES))}, got {self.schedule!r}")
+        if self.schedule == GRADUAL and self.prune_epochs < 1:
             raise ConfigError("prune.prune_epochs must be >= 1 for a gradual schedule")
         if self.prune_epochs < 0 or self.finetune_epochs < 0:
             raise ConfigError("prune.prune_epochs and prune.finetune_epochs must be >= 0")

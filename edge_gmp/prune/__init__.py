@@ -29,11 +29,11 @@ from edge_gmp.prune.params import (
     prunable_parameters,
 )
 from edge_gmp.prune.report import LayerSparsity, format_report, layer_report, overall_sparsity
-from edge_gmp.prune.schedule import OneShot, PolynomialDecay
+from edge_gmp.prune.schedule import GRADUAL, ONESHOT, SCHEDULES, OneShot, PolynomialDecay
 
 __all__ = [
-    "METHODS", "NO_FLOOR", "LayerSparsity", "MaskContext", "MinimumThreshold", "OneShot", "PolynomialDecay",
-    "PruningMethod",
+    "GRADUAL", "METHODS", "NO_FLOOR", "ONESHOT", "SCHEDULES", "LayerSparsity", "MaskContext", "MinimumThreshold",
+    "OneShot", "PolynomialDecay", "PruningMethod",
     "apply_masks", "batchnorm_scales", "check_feasible", "compute_masks", "effective_floor", "folded_magnitudes",
     "format_report", "get_method",
     "global_magnitude_masks", "global_masks", "lamp_scores", "layer_floors", "layer_report", "lowest_k",

@@ -20,7 +20,7 @@ from edge_gmp.errors import ConfigError
 from edge_gmp.export import information_limit_bits
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
-from edge_gmp.prune import check_feasible, prunable_parameters
+from edge_gmp.prune import ONESHOT, SCHEDULES, check_feasible, prunable_parameters
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.train import CHECKPOINT, evaluate, load_dense_weights, load_into, save_torch, train
 from edge_gmp.workflow.deployment import measure_device_artifact
@@ -37,7 +37,6 @@ METHOD_VARIANTS: dict[str, dict[str, Any]] = {
     "snip": {"method": "snip"},
     "gmp-folded": {"method": "gmp-folded"},
 }
-SCHEDULES = ("gradual", "oneshot")
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 
 
@@ -105,7 +104,7 @@ def dense_model(base: RunConfig, data: PreparedData, seed: int, out: Path,
         source, epochs = base.train.init_from, 0
     else:
         log(f"dense model, seed {seed}: {base.train.epochs} epochs")
-        no_pruning = dataclasses.replace(base.prune, sparsity=0.0, schedule="oneshot", prune_epochs=0,
+        no_pruning = dataclasses.replace(base.prune, sparsity=0.0, schedule=ONESHOT, prune_epochs=0,
                                          finetune_epochs=0)
         where.mkdir(parents=True, exist_ok=True)
         model = train(model, (data.x_train, data.y_train), (data.x_val, data.y_val),
