@@ -7,17 +7,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from edge_gmp.prune.schedule import GRADUAL, SCHEDULES
+from edge_gmp.prune import GRADUAL, SCHEDULES, study_methods
 from edge_gmp.report.tables import markdown_table
 from edge_gmp.runtimes import device_runtime
 
-METHOD_LABELS = {
-    "gmp": "Global MP + floors",
-    "gmp-nofloor": "Global MP, no floor",
-    "uniform": "uniform layer-wise MP",
-    "random": "random",
-    "lamp": "LAMP",
-}
+METHOD_LABELS = {name: m.label for name, m in study_methods().items()}  # the study's order
 
 
 @dataclass(frozen=True)

@@ -20,23 +20,15 @@ from edge_gmp.errors import ConfigError
 from edge_gmp.export import information_limit_bits
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
-from edge_gmp.prune import ONESHOT, SCHEDULES, check_feasible, prunable_parameters
+from edge_gmp.prune import ONESHOT, SCHEDULES, check_feasible, prunable_parameters, study_methods
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.train import CHECKPOINT, evaluate, load_dense_weights, load_into, save_torch, train
 from edge_gmp.workflow.deployment import measure_device_artifact
 from edge_gmp.workflow.run_record import build_record
 
-# Sweep method -> prune config values (each rule applies its own floor policy; gmp-nofloor is Global MP with
-# the floor set to 0, to show what the floor does).
-METHOD_VARIANTS: dict[str, dict[str, Any]] = {
-    "gmp": {"method": "gmp"},
-    "gmp-nofloor": {"method": "gmp", "floor_percent": 0.0, "floor_count": None},
-    "uniform": {"method": "uniform"},
-    "random": {"method": "random"},
-    "lamp": {"method": "lamp"},
-    "snip": {"method": "snip"},
-    "gmp-folded": {"method": "gmp-folded"},
-}
+# Sweep method -> prune config values (each rule applies its own floor policy; the study's variants are
+# edge_gmp.prune.VARIANTS).
+METHOD_VARIANTS: dict[str, dict[str, Any]] = {name: dict(m.settings) for name, m in study_methods().items()}
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 
 
