@@ -29,7 +29,7 @@ def _device(tmp_path: Path, compressed: bool) -> DeviceFile:
 def _manifest_for(device: DeviceFile) -> dict:
     record = SimpleNamespace(dataset="har2", classes=["a", "b"], prunable_parameters=100, sparsity=0.8,
                              pruned_test_accuracy=0.9, samples={"test": 10}, normalization={"mean": [0], "std": [1]})
-    bundle = SimpleNamespace(artifact=lambda _: SimpleNamespace(inputs=[], outputs=[]), device_key="step_int8",
+    bundle = SimpleNamespace(device_artifact=lambda: SimpleNamespace(inputs=[], outputs=[]),
                              graph_description="step", usage="feed it", device_kind="int8")
     check = SimpleNamespace(arena_note="", candidate=SimpleNamespace(precision="int8"), runtimes=[])
     budget = {"ok": True, "rows": [], "artifact": f"{device.path.name} on TFLite Micro"}
