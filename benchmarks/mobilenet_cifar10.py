@@ -26,6 +26,7 @@ import torch
 from edge_gmp.config import load_config
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.models import create_model
+from edge_gmp.prune import GRADUAL
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import markdown_table, text_table
 from edge_gmp.sweep import plan, run_sweep
@@ -99,7 +100,7 @@ def main() -> int:
     sparsities = [float(s) for s in args.sparsities.split(",")]
     started = time.perf_counter()
     out = Path(args.out) / f"width{args.width:g}"
-    summary = run_sweep(base, plan(base, ["gmp"], ["gradual"], sparsities, [base.train.seed]), out, export=True,
+    summary = run_sweep(base, plan(base, ["gmp"], [GRADUAL], sparsities, [base.train.seed]), out, export=True,
                         command=shlex.join(sys.argv))
     if summary["failed"]:
         print(f"failed cells: {summary['failed']}", file=sys.stderr)
