@@ -117,6 +117,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def print_error(exc: BaseException) -> None:
+    """Print ``error: <message>`` on one line to stderr (the commands' way to report bad input)."""
     print(f"error: {one_line(exc)}", file=sys.stderr)
 
 

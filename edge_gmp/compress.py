@@ -173,6 +173,7 @@ def _arena_lines(result: Compression) -> list[str]:
 
 
 def report_text(result: Compression) -> str:
+    """The human report: sizes, the TFLite Micro check, the tensor and byte-breakdown tables, arena, cuts."""
     m = result.model
     check = f"{TFLM}: {result.check.describe()}"
     if result.check_with_buffer is not None:

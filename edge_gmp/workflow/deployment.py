@@ -37,6 +37,8 @@ Log = Callable[..., None]
 
 @dataclass
 class Deployment:
+    """What the stages after training found: the ``metrics.json`` entries they add and the failed checks."""
+
     metrics: dict[str, Any]
     failures: list[str]
 

@@ -34,6 +34,8 @@ DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 
 @dataclass(frozen=True)
 class Cell:
+    """One point of the study's grid: a method (rule or variant), a schedule, a sparsity and a seed."""
+
     method: str
     schedule: str
     sparsity: float
@@ -78,6 +80,7 @@ def plan(base: RunConfig, methods: Sequence[str], schedules: Sequence[str], spar
 
 
 def write_json(path: Path, value: Any) -> None:
+    """``value`` as indented JSON, written atomically."""
     write_text_atomic(path, json.dumps(value, indent=2, default=str) + "\n")
 
 
