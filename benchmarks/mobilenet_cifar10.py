@@ -25,12 +25,13 @@ import torch
 
 from edge_gmp.config import load_config
 from edge_gmp.data.prepare import prepare_data
-from edge_gmp.deployment import measure_device_artifact
 from edge_gmp.models import create_model
+from edge_gmp.prune import GRADUAL
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import markdown_table, text_table
-from edge_gmp.run_record import record_for_model
 from edge_gmp.sweep import plan, run_sweep
+from edge_gmp.workflow.deployment import measure_device_artifact
+from edge_gmp.workflow.run_record import record_for_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEADERS = ("width", "sparsity", "float", "int8 TFLM", "int8 LiteRT", "int8 bytes", "device bytes", "gzip",
@@ -99,7 +100,7 @@ def main() -> int:
     sparsities = [float(s) for s in args.sparsities.split(",")]
     started = time.perf_counter()
     out = Path(args.out) / f"width{args.width:g}"
-    summary = run_sweep(base, plan(base, ["gmp"], ["gradual"], sparsities, [base.train.seed]), out, export=True,
+    summary = run_sweep(base, plan(base, ["gmp"], [GRADUAL], sparsities, [base.train.seed]), out, export=True,
                         command=shlex.join(sys.argv))
     if summary["failed"]:
         print(f"failed cells: {summary['failed']}", file=sys.stderr)

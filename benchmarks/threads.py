@@ -22,6 +22,7 @@ import torch
 
 from edge_gmp.config import PruneConfig, TrainConfig
 from edge_gmp.models import create_model
+from edge_gmp.prune import ONESHOT
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import text_table
 from edge_gmp.train import train
@@ -39,7 +40,7 @@ def samples_per_second(case: str, threads: int, steps: int) -> float:
     y = torch.randint(0, classes, (len(x),), generator=g)
     model = create_model(name, **params)
     cfg = TrainConfig(epochs=1, batch_size=128, lr=0.01, optimizer=optimizer, threads=threads)
-    prune = PruneConfig(sparsity=0.0, schedule="oneshot", prune_epochs=0, finetune_epochs=0)
+    prune = PruneConfig(sparsity=0.0, schedule=ONESHOT, prune_epochs=0, finetune_epochs=0)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         train(model, (x[:-128], y[:-128]), (x[-128:], y[-128:]), cfg, prune, Path(tmp), progress=False)

@@ -32,7 +32,7 @@ from torch import nn
 from edge_gmp.config import PruneConfig, TrainConfig
 from edge_gmp.data.augment import augment_batch
 from edge_gmp.models import create_model
-from edge_gmp.prune import OneShot, prunable_parameters
+from edge_gmp.prune import ONESHOT, OneShot, prunable_parameters
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.tables import text_table
 from edge_gmp.train import MaskedTraining, make_optimizer, train
@@ -108,7 +108,7 @@ def measure(name: str, batch: int, steps: int, repeats: int, compile_model: bool
             timings.append(_steps_per_second(model, x, y, batch, steps, cfg, augment, masking, layout) * batch)
         rates[label] = statistics.median(timings)
     # the pipeline's own loop: one epoch of `steps` steps in the pruning phase (validation set of one batch)
-    prune = dataclasses.replace(PruneConfig(), sparsity=0.9, schedule="oneshot", prune_epochs=1, finetune_epochs=0)
+    prune = dataclasses.replace(PruneConfig(), sparsity=0.9, schedule=ONESHOT, prune_epochs=1, finetune_epochs=0)
     x_train, y_train = x[:batch * steps], y[:batch * steps]
     timings = []
     for _ in range(repeats):

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from edge_gmp.config import RunConfig, available_presets, load_config, merge, parse_assignment
 from edge_gmp.data.registry import available_datasets, dataset_spec
-from edge_gmp.prune import METHODS
+from edge_gmp.prune import METHODS, SCHEDULES
 from edge_gmp.verify.devices import builtin_devices
 
 TORCH_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
@@ -26,7 +26,7 @@ def _sources() -> list[str]:
 SHORTCUTS = {  # CLI flag -> (section, option, type, choices or None)
     "method": ("prune", "method", str, lambda: sorted(METHODS)),
     "sparsity": ("prune", "sparsity", float, None),
-    "schedule": ("prune", "schedule", str, lambda: ["gradual", "oneshot"]),
+    "schedule": ("prune", "schedule", str, lambda: list(SCHEDULES)),
     "prune_epochs": ("prune", "prune_epochs", int, None),
     "finetune_epochs": ("prune", "finetune_epochs", int, None),
     "epochs": ("train", "epochs", int, None),
@@ -117,6 +117,7 @@ def one_line(exc: BaseException) -> str:
 
 
 def print_error(exc: BaseException) -> None:
+    """Print ``error: <message>`` on one line to stderr (the commands' way to report bad input)."""
     print(f"error: {one_line(exc)}", file=sys.stderr)
 
 

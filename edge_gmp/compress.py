@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from edge_gmp.cli import OneLineParser, description, print_error, print_interrupted
-from edge_gmp.device_file import ARENA_LIMIT, DeviceFile, build_device_file
 from edge_gmp.errors import UserError
 from edge_gmp.export.compression import CompressedModel
 from edge_gmp.export.compression.selection import methods
@@ -35,6 +34,7 @@ from edge_gmp.verify.arena import HOST_NOTE, ArenaExceeds, measure_arena
 from edge_gmp.verify.budget import fmt_bytes
 from edge_gmp.verify.decoded import ArenaModes
 from edge_gmp.verify.equivalence import Equivalence, random_inputs
+from edge_gmp.workflow.device_file import ARENA_LIMIT, DeviceFile, build_device_file
 
 DEFAULT_SAMPLES = 200
 TFLM = "TFLite Micro"
@@ -112,7 +112,7 @@ def _input_arena(source: Path) -> int | None:
 
 def compress_file(source: str | os.PathLike, target: str | os.PathLike, method: str = "auto",
                   keep_names: bool = False, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Compression:
-    """Compress ``source`` into ``target`` with :func:`edge_gmp.device_file.build_device_file` on ``samples``
+    """Compress ``source`` into ``target`` with :func:`edge_gmp.workflow.device_file.build_device_file` on ``samples``
     seeded random inputs (written only once the outputs are proven identical). Raises UserError for input it
     cannot compress or a compressed model whose outputs differ."""
     start = time.perf_counter()
@@ -173,6 +173,7 @@ def _arena_lines(result: Compression) -> list[str]:
 
 
 def report_text(result: Compression) -> str:
+    """The human report: sizes, the TFLite Micro check, the tensor and byte-breakdown tables, arena, cuts."""
     m = result.model
     check = f"{TFLM}: {result.check.describe()}"
     if result.check_with_buffer is not None:

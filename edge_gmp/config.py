@@ -17,6 +17,7 @@ from edge_gmp.fields import check_field_types
 from edge_gmp.models import model_config
 from edge_gmp.prune.masks import MinimumThreshold
 from edge_gmp.prune.methods import effective_floor, get_method
+from edge_gmp.prune.schedule import GRADUAL, SCHEDULES
 
 SELECTIONS = ("best", "average")  # model selection rules, see edge_gmp.train.selection
 
@@ -119,7 +120,7 @@ class PruneConfig:
 
     method: str = "gmp"
     sparsity: float = 0.8
-    schedule: str = "gradual"
+    schedule: str = GRADUAL
     prune_epochs: int = 10
     finetune_epochs: int = 10
     frequency: int = 20
@@ -134,9 +135,9 @@ class PruneConfig:
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"prune.sparsity must be in [0, 1), got {self.sparsity}")
         get_method(self.method)
-        if self.schedule not in ("gradual", "oneshot"):
-            raise ConfigError(f"prune.schedule must be 'gradual' or 'oneshot', got {self.schedule!r}")
-        if self.schedule == "gradual" and self.prune_epochs < 1:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"prune.schedule must be {' or '.join(map(repr, SCHEDULES))}, got {self.schedule!r}")
+        if self.schedule == GRADUAL and self.prune_epochs < 1:
             raise ConfigError("prune.prune_epochs must be >= 1 for a gradual schedule")
         if self.prune_epochs < 0 or self.finetune_epochs < 0:
             raise ConfigError("prune.prune_epochs and prune.finetune_epochs must be >= 0")
@@ -179,6 +180,9 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """One run's whole configuration: its name (the preset's, or the config's ``name``), the registered model and
+    its config, and the data, train, prune and export sections."""
+
     name: str
     model_name: str
     model: Any
@@ -226,6 +230,7 @@ def _build_section(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def config_from_dict(raw: dict[str, Any], where: str = "config") -> RunConfig:
+    """A RunConfig from a parsed TOML table; ``where`` names its origin in every error."""
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     unknown = sorted(set(raw) - {"name", "model", *_SECTIONS})
     if unknown:
@@ -249,6 +254,7 @@ RUNS_ROOT = Path("runs")  # a run goes to RUNS_ROOT/<preset name> unless --out s
 
 
 def available_presets() -> list[str]:
+    """The names of the built-in presets (``edge_gmp/presets/*.toml``), sorted."""
     return sorted(p.name.removesuffix(".toml") for p in resources.files("edge_gmp.presets").iterdir()
                   if p.name.endswith(".toml"))
 
@@ -261,6 +267,7 @@ def _parse_toml(text: str, where: str) -> dict[str, Any]:
 
 
 def preset_dict(name: str) -> dict[str, Any]:
+    """A built-in preset's TOML table."""
     if name not in available_presets():
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
     text = resources.files("edge_gmp.presets").joinpath(f"{name}.toml").read_text()
@@ -268,6 +275,7 @@ def preset_dict(name: str) -> dict[str, Any]:
 
 
 def file_dict(path: str | Path) -> dict[str, Any]:
+    """A config file's TOML table."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
@@ -276,6 +284,7 @@ def file_dict(path: str | Path) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` on top, tables merged key by key (neither argument is changed)."""
     merged = dict(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
@@ -312,6 +321,7 @@ def load_config(preset: str | None = None, path: str | Path | None = None,
 
 
 def dump_toml(config: RunConfig) -> str:
+    """``config`` as TOML text (what a run directory's ``config.toml`` holds)."""
     import tomli_w
 
     return tomli_w.dumps(config.to_dict())

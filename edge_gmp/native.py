@@ -23,6 +23,8 @@ def _flush() -> None:
 
 @dataclass
 class Captured:
+    """What native code wrote while captured (filled in when the ``with`` block ends)."""
+
     text: str = ""
 
 

@@ -27,19 +27,25 @@ from edge_gmp.cli import (
 )
 from edge_gmp.config import DEFAULT_PRESET, RUNS_ROOT, RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
-from edge_gmp.deployment import deploy
 from edge_gmp.errors import ConfigError, UserError
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
 from edge_gmp.prune import LayerSparsity, check_feasible, format_report, prunable_parameters
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.summary import model_card, summary_text
-from edge_gmp.run_dir import check_resumable, prepare_new, teacher_split_differences
-from edge_gmp.run_record import RunRecord, build_record
 from edge_gmp.train import distributed, evaluate, load_dense_weights, load_into, save_torch, train
 from edge_gmp.train.checkpoint import load_model_file
-from edge_gmp.trained_run import TrainedRun, check_same_training, export_config, load_trained_run, trained_record
 from edge_gmp.verify import find_device
+from edge_gmp.workflow.deployment import deploy
+from edge_gmp.workflow.run_dir import check_resumable, prepare_new, teacher_split_differences
+from edge_gmp.workflow.run_record import RunRecord, build_record
+from edge_gmp.workflow.trained_run import (
+    TrainedRun,
+    check_same_training,
+    export_config,
+    load_trained_run,
+    trained_record,
+)
 
 
 class PipelineFailed(Exception):

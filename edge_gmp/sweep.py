@@ -34,13 +34,13 @@ from edge_gmp.cli import (
 from edge_gmp.config import RUNS_ROOT, RunConfig, dump_toml
 from edge_gmp.data.prepare import prepare_data
 from edge_gmp.errors import ConfigError, UserError
+from edge_gmp.prune import SCHEDULES
 from edge_gmp.report.machine import describe_machine
 from edge_gmp.report.plots import write_plots
 from edge_gmp.report.study import study_report
-from edge_gmp.sweep_cells import (
+from edge_gmp.workflow.sweep_cells import (
     DEFAULT_SPARSITIES,
     METHOD_VARIANTS,
-    SCHEDULES,
     Cell,
     dense_model,
     plan,

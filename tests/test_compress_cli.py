@@ -15,9 +15,10 @@ import pytest
 from tflite_micro.tensorflow.lite.micro.compression import model_editor
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from edge_gmp import compress, device_file
+from edge_gmp import compress
 from edge_gmp.export.compression import compress_tflite
 from edge_gmp.verify.equivalence import compare_tflite, random_inputs
+from edge_gmp.workflow import device_file
 
 ROOT = Path(__file__).resolve().parents[1]
 FASTGRNN = ROOT / "tests/fixtures/fastgrnn_step_int8.tflite"

@@ -246,7 +246,7 @@ def test_resume_reads_the_runs_own_config_and_the_options_beside_it(tmp_path: Pa
     """`--out runs/h48 --resume` continues the run runs/h48 holds, not the default preset; --threads still applies
     and another recipe given beside --resume is still refused."""
     from edge_gmp.pipeline import _stored_config
-    from edge_gmp.run_dir import check_resumable
+    from edge_gmp.workflow.run_dir import check_resumable
 
     out = tmp_path / "h48"
     out.mkdir()

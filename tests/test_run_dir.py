@@ -9,8 +9,8 @@ import pytest
 
 from edge_gmp.config import dump_toml, load_config
 from edge_gmp.errors import UserError
-from edge_gmp.run_dir import check_resumable
-from edge_gmp.run_record import threads_by_epoch
+from edge_gmp.workflow.run_dir import check_resumable
+from edge_gmp.workflow.run_record import threads_by_epoch
 
 
 def _interrupted_run(out: Path) -> None:

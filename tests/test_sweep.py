@@ -180,7 +180,7 @@ def test_dense_model_depends_only_on_its_seed(tmp_path: Path, har, har_cache_dir
     import torch
 
     from edge_gmp.data.prepare import prepare_data
-    from edge_gmp.sweep_cells import dense_model
+    from edge_gmp.workflow.sweep_cells import dense_model
 
     monkeypatch.setenv("EDGE_GMP_CACHE", str(har_cache_dir))
     base = load_config("fastgrnn-har2", overrides={"model": {"hidden": 8}, "train": {"epochs": 1},

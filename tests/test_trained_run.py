@@ -1,6 +1,6 @@
-"""Reading a finished run or a released model back for ``pipeline --export-from`` (edge_gmp/trained_run.py): what
-it refuses, in one line with exit status 2 and nothing written, and the checks that tie the stored weights to
-the data they were trained on."""
+"""Reading a finished run or a released model back for ``pipeline --export-from``
+(edge_gmp/workflow/trained_run.py): what it refuses, in one line with exit status 2 and nothing written, and the
+checks that tie the stored weights to the data they were trained on."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from edge_gmp.errors import UserError
 from edge_gmp.pipeline import main
-from edge_gmp.trained_run import _check_data, export_config, load_trained_run
+from edge_gmp.workflow.trained_run import _check_data, export_config, load_trained_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RELEASED = ROOT / "models" / "fastgrnn"

@@ -1,4 +1,5 @@
-"""Records of exported TFLite files, in ONNX terms, JSON-serialisable."""
+"""The kinds of .tflite file the export writes (:data:`ARTIFACT_KINDS`, the one place that says what a kind is)
+and the records of exported files, in ONNX terms, JSON-serialisable."""
 
 from __future__ import annotations
 
@@ -6,7 +7,39 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("float32", "int8", "float32_sparse", "int8_sparse")
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    """One kind of exported .tflite: ``precision`` is the arithmetic it runs in ("float32", "int8": int8
+    activations and weights, "int16x8": int16 activations and I/O, int8 weights); a ``sparse`` kind stores its
+    constants sparse-encoded (TFLite's SparsityParameters + DENSIFY: LiteRT runs it, TFLite Micro cannot) and is
+    checked against its dense twin, the kind of the same precision."""
+
+    name: str
+    precision: str
+    sparse: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return self.precision != "float32"
+
+    @property
+    def dense_twin(self) -> str | None:
+        """The kind a sparse-encoded file encodes (the same precision, dense); None for a dense kind."""
+        return self.precision if self.sparse else None
+
+
+ARTIFACT_KINDS: dict[str, ArtifactKind] = {k.name: k for k in (  # in conversion order: float32 first
+    ArtifactKind("float32", "float32"),
+    ArtifactKind("float32_sparse", "float32", sparse=True),
+    ArtifactKind("int8", "int8"),
+    ArtifactKind("int8_sparse", "int8", sparse=True),
+    ArtifactKind("int16x8", "int16x8"),
+)}
+KINDS = tuple(ARTIFACT_KINDS)
+FLOAT_KINDS = tuple(k for k, spec in ARTIFACT_KINDS.items() if not spec.integer)
+INTEGER_KINDS = tuple(k for k, spec in ARTIFACT_KINDS.items() if spec.integer)
+DEFAULT_KINDS = ("float32", "int8", "float32_sparse", "int8_sparse")  # what an export writes unless told
 
 
 @dataclass(frozen=True)

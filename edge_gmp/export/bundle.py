@@ -14,7 +14,7 @@ from torch import nn
 
 from edge_gmp.atomic import write_bytes_atomic, write_text_atomic
 from edge_gmp.errors import UserError
-from edge_gmp.export.artifacts import TFLiteArtifact
+from edge_gmp.export.artifacts import DEFAULT_KINDS, TFLiteArtifact
 from edge_gmp.export.c_array import check_symbol, write_c_array
 from edge_gmp.export.onnx_export import export_onnx
 from edge_gmp.export.streaming import export_streaming, step_calibration
@@ -37,16 +37,22 @@ class ExportBundle:
     usage: str = ""
     device_kind: str = "int8"
 
-    @property
-    def device_key(self) -> str:
-        return f"{self.device_graph}_{self.device_kind}"
+    @staticmethod
+    def graph_of(artifact: TFLiteArtifact) -> str:
+        """The graph an artifact was converted from (its file is ``[<model>_]<graph>_<kind>.tflite``)."""
+        return Path(artifact.path).stem.removesuffix(f"_{artifact.kind}").rsplit("_", 1)[-1]
 
-    def artifact(self, stem_kind: str) -> TFLiteArtifact:
-        """By ``<graph>_<kind>``, e.g. ``step_int8``."""
-        for a in self.tflite:
-            if Path(a.path).stem.endswith(stem_kind):
-                return a
-        raise KeyError(f"no TFLite artifact {stem_kind!r}; have {[Path(a.path).stem for a in self.tflite]}")
+    def find(self, graph: str, kind: str) -> TFLiteArtifact | None:
+        """The artifact of ``graph`` (e.g. ``step``) in ``kind`` (e.g. ``int8``), if it was written."""
+        return next((a for a in self.tflite if a.kind == kind and self.graph_of(a) == graph), None)
+
+    def device_artifact(self) -> TFLiteArtifact:
+        """The device artifact: the device graph in the device kind."""
+        found = self.find(self.device_graph, self.device_kind)
+        if found is None:
+            raise KeyError(f"no TFLite artifact {self.device_graph} {self.device_kind}; have "
+                           f"{[Path(a.path).stem for a in self.tflite]}")
+        return found
 
 
 def export_streaming_bundle(model: nn.Module, out_dir: str | os.PathLike, train_windows: np.ndarray,
@@ -60,7 +66,7 @@ def export_streaming_bundle(model: nn.Module, out_dir: str | os.PathLike, train_
     out = Path(out_dir)
     onnx_paths = export_streaming(model, out, window=train_windows.shape[1])
     calibration = step_calibration(model, train_windows, samples=calibration_samples, seed=seed)
-    kinds = dict.fromkeys(("float32", "int8", "float32_sparse", "int8_sparse", plan.device_kind))
+    kinds = dict.fromkeys((*DEFAULT_KINDS, plan.device_kind))
     tflite = convert_onnx_to_tflite(onnx_paths["step"], out, calibration, keep_shape_inputs=list(plan.input_names),
                                     class_output=plan.output_names[-1], stem=f"{spec.name}_step", kinds=list(kinds),
                                     tied_states=plan.tied)

@@ -15,7 +15,7 @@ import onnx
 
 from edge_gmp.atomic import write_bytes_atomic
 from edge_gmp.errors import UserError
-from edge_gmp.export.artifacts import TFLiteArtifact
+from edge_gmp.export.artifacts import ARTIFACT_KINDS, DEFAULT_KINDS, FLOAT_KINDS, INTEGER_KINDS, KINDS, TFLiteArtifact
 from edge_gmp.export.onnx2tf_runner import fixed_batch_shapes, onnx_input_shapes, run_onnx2tf
 from edge_gmp.export.tflite_check import layout_perm, map_inputs, map_outputs
 from edge_gmp.export.tflite_io import describe_artifacts
@@ -28,10 +28,6 @@ from edge_gmp.tflite.edit import tie_quantization
 from edge_gmp.tflite.sparsity import encode_sparse_tflite
 
 MIN_CALIBRATION_SAMPLES = 200
-FLOAT_KINDS = ("float32", "float32_sparse")
-INTEGER_KINDS = ("int8", "int8_sparse", "int16x8")  # int16x8: int16 activations and I/O, int8 weights
-KINDS = FLOAT_KINDS + INTEGER_KINDS
-DEFAULT_KINDS = ("float32", "int8", "float32_sparse", "int8_sparse")
 
 
 def _check_calibration(calibration: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
@@ -89,13 +85,14 @@ def _convert(loaded: Any, func: Any, kind: str,
     tf = import_tensorflow()
     conv = tf.lite.TFLiteConverter.from_concrete_functions([func], loaded)
     opts = []
-    if kind.startswith("int8"):
+    precision = ARTIFACT_KINDS[kind].precision
+    if precision == "int8":
         opts.append(tf.lite.Optimize.DEFAULT)
         conv.representative_dataset = rep
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    elif kind == "int16x8":
+    elif precision == "int16x8":
         opts.append(tf.lite.Optimize.DEFAULT)
         conv.representative_dataset = rep
         conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
@@ -103,7 +100,7 @@ def _convert(loaded: Any, func: Any, kind: str,
         conv.inference_output_type = tf.int16
     else:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if kind.endswith("_sparse"):
+    if ARTIFACT_KINDS[kind].sparse:
         opts.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
     conv.optimizations = opts
     return conv.convert()
@@ -223,10 +220,10 @@ def convert_onnx_to_tflite(onnx_path: str | os.PathLike, out_dir: str | os.PathL
                     raise UserError(f"TFLite conversion ({kind}) of {onnx_path.name} failed: {exc}\n"
                                     f"{log.text[-2000:]}") from exc
             paths[kind] = write_bytes_atomic(out / f"{stem}_{kind}.tflite", data)
-            if kind.endswith("_sparse") and not _structurally_sound(paths[kind], kind):
+            if ARTIFACT_KINDS[kind].sparse and not _structurally_sound(paths[kind], kind):
                 paths.pop(kind).unlink()
                 continue
-            if tied and kind in INTEGER_KINDS and not kind.endswith("_sparse"):
+            if tied and ARTIFACT_KINDS[kind].integer and not ARTIFACT_KINDS[kind].sparse:
                 sample = {name: arr[:1] for name, arr in calibration.items()}
                 _tie_states(paths[kind], tied, onnx_path, shapes, kept, sample)
     return describe_artifacts(onnx_path, paths, shapes, kept, calibration, class_output, max_check_samples)

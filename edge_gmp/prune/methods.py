@@ -109,7 +109,11 @@ class MaskContext:
 
 @dataclass(frozen=True)
 class PruningMethod:
+    """A registered mask rule: ``name`` as configs spell it, ``label`` as tables and plots show it,
+    ``description`` as a model card states it, whether it honours the Minimum-Threshold floor, and the rule."""
+
     name: str
+    label: str
     description: str
     uses_floor: bool
     rule: Callable[[Mapping[str, Tensor], float, MinimumThreshold, MaskContext], dict[str, Tensor]]
@@ -150,15 +154,45 @@ def _snip(w: Mapping[str, Tensor], s: float, floor: MinimumThreshold, ctx: MaskC
 
 
 METHODS: dict[str, PruningMethod] = {m.name: m for m in (
-    PruningMethod("gmp", "Global Magnitude Pruning (one global |w| threshold)", True, _gmp),
-    PruningMethod("uniform", "layer-wise magnitude pruning, the same sparsity in every layer", False, _uniform),
-    PruningMethod("random", "random unstructured pruning (seeded)", False, _random),
-    PruningMethod("lamp", "LAMP: layer-adaptive magnitude scores, ranked globally (Lee et al., 2021)", False, _lamp),
-    PruningMethod("snip", "SNIP: |w * gradient| on a training batch, ranked globally (Lee et al., 2019)", True,
-                  _snip, needs_gradients=True),
-    PruningMethod("gmp-folded", "Global MP on BatchNorm-folded magnitudes (the weights the device runs)", True,
-                  _gmp_folded, needs_norm_scales=True),
+    PruningMethod("gmp", "Global MP + floors", "Global Magnitude Pruning (one global |w| threshold)", True, _gmp),
+    PruningMethod("uniform", "uniform layer-wise MP",
+                  "layer-wise magnitude pruning, the same sparsity in every layer", False, _uniform),
+    PruningMethod("random", "random", "random unstructured pruning (seeded)", False, _random),
+    PruningMethod("lamp", "LAMP", "LAMP: layer-adaptive magnitude scores, ranked globally (Lee et al., 2021)", False,
+                  _lamp),
+    PruningMethod("snip", "SNIP", "SNIP: |w * gradient| on a training batch, ranked globally (Lee et al., 2019)",
+                  True, _snip, needs_gradients=True),
+    PruningMethod("gmp-folded", "Global MP + floors, BatchNorm-folded",
+                  "Global MP on BatchNorm-folded magnitudes (the weights the device runs)", True, _gmp_folded,
+                  needs_norm_scales=True),
 )}
+
+
+@dataclass(frozen=True)
+class StudyMethod:
+    """A name the pruning study compares: a registered rule (``method``) with the prune settings that make it
+    this entry (``settings``, config values of ``[prune]``), shown as ``label``."""
+
+    name: str
+    label: str
+    settings: Mapping[str, object]
+
+
+# Study variants of a registered rule, each listed in the study right after its rule: gmp-nofloor is Global MP
+# with the floor set to 0, to show what the floor does.
+VARIANTS: dict[str, StudyMethod] = {v.name: v for v in (
+    StudyMethod("gmp-nofloor", "Global MP, no floor", {"method": "gmp", "floor_percent": 0.0, "floor_count": None}),
+)}
+
+
+def study_methods() -> dict[str, StudyMethod]:
+    """Every name the study compares, in its order: each registered rule (as it is), each followed by its
+    variants."""
+    found: dict[str, StudyMethod] = {}
+    for rule in METHODS.values():
+        found[rule.name] = StudyMethod(rule.name, rule.label, {"method": rule.name})
+        found.update({v.name: v for v in VARIANTS.values() if v.settings["method"] == rule.name})
+    return found
 
 
 def get_method(name: str) -> PruningMethod:

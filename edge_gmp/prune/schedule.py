@@ -1,10 +1,15 @@
-"""Sparsity schedules: small validated objects; ``schedule(step)`` is the target sparsity at ``step``."""
+"""Sparsity schedules: small validated objects; ``schedule(step)`` is the target sparsity at ``step``. Also the
+schedules' names as a config, the sweep and the study's report spell them (:data:`SCHEDULES`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from edge_gmp.errors import ConfigError
+
+GRADUAL = "gradual"  # PolynomialDecay over the pruning epochs
+ONESHOT = "oneshot"  # OneShot at the start of the pruning epochs
+SCHEDULES = (GRADUAL, ONESHOT)  # every schedule name, in the order the study reports them
 
 
 def _check_fraction(name: str, value: float) -> None:

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_gmp.atomic import atomic_path
+from edge_gmp.prune.schedule import GRADUAL, ONESHOT
 from edge_gmp.report.study import Stat, axes, grid, int8_accuracy, label, layer_sparsity
 
 MARKERS = {"gmp": "o", "gmp-nofloor": "x", "gmp-folded": "P", "uniform": "s", "random": "v", "lamp": "D"}
-LINES = {"gradual": "-", "oneshot": "--"}
+LINES = {GRADUAL: "-", ONESHOT: "--"}
 
 
 def _pyplot():

@@ -7,16 +7,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from edge_gmp.prune import GRADUAL, SCHEDULES, study_methods
 from edge_gmp.report.tables import markdown_table
 from edge_gmp.runtimes import device_runtime
 
-METHOD_LABELS = {
-    "gmp": "Global MP + floors",
-    "gmp-nofloor": "Global MP, no floor",
-    "uniform": "uniform layer-wise MP",
-    "random": "random",
-    "lamp": "LAMP",
-}
+METHOD_LABELS = {name: m.label for name, m in study_methods().items()}  # the study's order
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,7 @@ def axes(summary: dict[str, Any]) -> tuple[list[str], list[str], list[float]]:
     cells = summary["cells"]
     methods = [m for m in METHOD_LABELS if any(c["method"] == m for c in cells)]
     methods += sorted({c["method"] for c in cells} - set(methods))
-    schedules = [s for s in ("gradual", "oneshot") if any(c["schedule"] == s for c in cells)]
+    schedules = [s for s in SCHEDULES if any(c["schedule"] == s for c in cells)]
     return methods, schedules, sorted({c["sparsity"] for c in cells})
 
 
@@ -83,7 +78,7 @@ def layer_sparsity(summary: dict[str, Any]) -> float | None:
 def layer_rows(summary: dict[str, Any], sparsity: float) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Per-layer kept weights at ``sparsity`` for each method (first seed, gradual schedule if present)."""
     methods, schedules, _ = axes(summary)
-    schedule = schedules[0] if schedules else "gradual"
+    schedule = schedules[0] if schedules else GRADUAL
     chosen = {}
     for method in methods:
         found = [c for c in summary["cells"] if c["method"] == method and c["schedule"] == schedule

@@ -20,7 +20,6 @@ from edge_gmp.runtimes.base import (
     open_session,
     quantize,
     register_runtime,
-    runtime_names,
     runtime_spec,
     runtimes_for,
 )
@@ -29,5 +28,5 @@ from edge_gmp.runtimes.errors import ArenaTooSmall, NonFiniteOutput, Unsupported
 __all__ = [
     "Agreement", "ArenaTooSmall", "NonFiniteOutput", "RuntimeSpec", "Session", "TensorInfo", "Unsupported",
     "VerificationFailure", "compare_outputs", "dequantize", "device_runtime", "open_session", "quantize",
-    "register_runtime", "runtime_names", "runtime_spec", "runtimes_for",
+    "register_runtime", "runtime_spec", "runtimes_for",
 ]

@@ -174,10 +174,6 @@ def register_runtime(name: str, formats: Sequence[str], display: str, on_device:
     return decorator
 
 
-def runtime_names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
-
-
 def runtime_spec(name: str) -> RuntimeSpec:
     if name not in _REGISTRY:
         raise ValueError(f"unknown runtime {name!r}; choose one of {', '.join(_REGISTRY)}")
@@ -199,8 +195,8 @@ def runtimes_for(path: str | os.PathLike) -> tuple[str, ...]:
 
 
 def open_session(runtime: str, path: str | os.PathLike, **options: Any) -> Session:
-    """Open ``path`` in ``runtime`` (see :func:`runtime_names`); ``options`` go to that runtime (TFLite Micro:
-    ``arena_bytes``). Raises UserError for unreadable files and Unsupported when the runtime cannot execute
-    the model."""
+    """Open ``path`` in ``runtime`` (a registered name, see :func:`runtimes_for`); ``options`` go to that runtime
+    (TFLite Micro: ``arena_bytes``). Raises UserError for unreadable files and Unsupported when the runtime cannot
+    execute the model."""
     given = {key: value for key, value in options.items() if value is not None}
     return runtime_spec(runtime).opener(path, **given)

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from edge_gmp.atomic import write_text_atomic
 from edge_gmp.config import PruneConfig, TrainConfig
-from edge_gmp.prune import OneShot, PolynomialDecay
+from edge_gmp.prune import GRADUAL, ONESHOT, OneShot, PolynomialDecay
 from edge_gmp.train import distributed
 from edge_gmp.train.checkpoint import (
     CHECKPOINT,
@@ -56,7 +56,7 @@ class TrainResult:
 
 def pruning_schedule(prune: PruneConfig, dense_epochs: int, steps_per_epoch: int) -> OneShot | PolynomialDecay:
     begin = dense_epochs * steps_per_epoch
-    if prune.schedule == "oneshot" or prune.sparsity == 0.0:
+    if prune.schedule == ONESHOT or prune.sparsity == 0.0:
         return OneShot(prune.sparsity, begin)
     end = begin + max(1, prune.prune_epochs * steps_per_epoch - 1)
     return PolynomialDecay(0.0, prune.sparsity, begin, end, frequency=prune.frequency)
@@ -255,7 +255,7 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
     model.to(device, memory_format=layout)
     x_train = x_train.contiguous(memory_format=layout)
     plan = TrainPlan(math.ceil(len(x_train) / train_cfg.batch_size), train_cfg.epochs, prune_cfg.prune_epochs,
-                     prune_cfg.finetune_epochs, train_cfg.lr, prune_cfg.lr, prune_cfg.schedule == "gradual")
+                     prune_cfg.finetune_epochs, train_cfg.lr, prune_cfg.lr, prune_cfg.schedule == GRADUAL)
     masking = MaskedTraining(model, pruning_schedule(prune_cfg, plan.dense_epochs, plan.steps_per_epoch),
                              prune_cfg.floor, prune_cfg.include, prune_cfg.exclude, method=prune_cfg.method,
                              seed=train_cfg.seed)

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from edge_gmp.deployment import _manifest
-from edge_gmp.device_file import DeviceFile
 from edge_gmp.export.bundle import manifest_file_names, write_deliverable
+from edge_gmp.workflow.deployment import _manifest
+from edge_gmp.workflow.device_file import DeviceFile
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "fastgrnn_step_int8.tflite"
 
@@ -29,7 +29,7 @@ def _device(tmp_path: Path, compressed: bool) -> DeviceFile:
 def _manifest_for(device: DeviceFile) -> dict:
     record = SimpleNamespace(dataset="har2", classes=["a", "b"], prunable_parameters=100, sparsity=0.8,
                              pruned_test_accuracy=0.9, samples={"test": 10}, normalization={"mean": [0], "std": [1]})
-    bundle = SimpleNamespace(artifact=lambda _: SimpleNamespace(inputs=[], outputs=[]), device_key="step_int8",
+    bundle = SimpleNamespace(device_artifact=lambda: SimpleNamespace(inputs=[], outputs=[]),
                              graph_description="step", usage="feed it", device_kind="int8")
     check = SimpleNamespace(arena_note="", candidate=SimpleNamespace(precision="int8"), runtimes=[])
     budget = {"ok": True, "rows": [], "artifact": f"{device.path.name} on TFLite Micro"}

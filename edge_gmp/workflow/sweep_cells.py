@@ -16,33 +16,26 @@ import torch
 from edge_gmp.atomic import write_text_atomic
 from edge_gmp.config import RunConfig
 from edge_gmp.data.prepare import PreparedData
-from edge_gmp.deployment import measure_device_artifact
 from edge_gmp.errors import ConfigError
 from edge_gmp.export import information_limit_bits
 from edge_gmp.models import create_model
 from edge_gmp.models.macs import macs_report
-from edge_gmp.prune import check_feasible, prunable_parameters
+from edge_gmp.prune import ONESHOT, SCHEDULES, check_feasible, prunable_parameters, study_methods
 from edge_gmp.report.machine import describe_machine
-from edge_gmp.run_record import build_record
 from edge_gmp.train import CHECKPOINT, evaluate, load_dense_weights, load_into, save_torch, train
+from edge_gmp.workflow.deployment import measure_device_artifact
+from edge_gmp.workflow.run_record import build_record
 
-# Sweep method -> prune config values (each rule applies its own floor policy; gmp-nofloor is Global MP with
-# the floor set to 0, to show what the floor does).
-METHOD_VARIANTS: dict[str, dict[str, Any]] = {
-    "gmp": {"method": "gmp"},
-    "gmp-nofloor": {"method": "gmp", "floor_percent": 0.0, "floor_count": None},
-    "uniform": {"method": "uniform"},
-    "random": {"method": "random"},
-    "lamp": {"method": "lamp"},
-    "snip": {"method": "snip"},
-    "gmp-folded": {"method": "gmp-folded"},
-}
-SCHEDULES = ("gradual", "oneshot")
+# Sweep method -> prune config values (each rule applies its own floor policy; the study's variants are
+# edge_gmp.prune.VARIANTS).
+METHOD_VARIANTS: dict[str, dict[str, Any]] = {name: dict(m.settings) for name, m in study_methods().items()}
 DEFAULT_SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 
 
 @dataclass(frozen=True)
 class Cell:
+    """One point of the study's grid: a method (rule or variant), a schedule, a sparsity and a seed."""
+
     method: str
     schedule: str
     sparsity: float
@@ -87,6 +80,7 @@ def plan(base: RunConfig, methods: Sequence[str], schedules: Sequence[str], spar
 
 
 def write_json(path: Path, value: Any) -> None:
+    """``value`` as indented JSON, written atomically."""
     write_text_atomic(path, json.dumps(value, indent=2, default=str) + "\n")
 
 
@@ -105,7 +99,7 @@ def dense_model(base: RunConfig, data: PreparedData, seed: int, out: Path,
         source, epochs = base.train.init_from, 0
     else:
         log(f"dense model, seed {seed}: {base.train.epochs} epochs")
-        no_pruning = dataclasses.replace(base.prune, sparsity=0.0, schedule="oneshot", prune_epochs=0,
+        no_pruning = dataclasses.replace(base.prune, sparsity=0.0, schedule=ONESHOT, prune_epochs=0,
                                          finetune_epochs=0)
         where.mkdir(parents=True, exist_ok=True)
         model = train(model, (data.x_train, data.y_train), (data.x_val, data.y_val),

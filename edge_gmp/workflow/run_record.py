@@ -29,6 +29,8 @@ _NOT_SAVED = ("model", "masks", "test_logits")
 
 @dataclass
 class RunRecord:
+    """One trained run: where it came from, its data, accuracies, sparsity, history, timings and the model."""
+
     preset: str
     model_name: str
     dataset: str

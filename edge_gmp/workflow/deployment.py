@@ -19,16 +19,16 @@ from typing import Any
 from edge_gmp.codegen import CompiledModel, UnsupportedModel, compile_model
 from edge_gmp.config import ExportConfig
 from edge_gmp.data.registry import PreparedData, dataset_spec
-from edge_gmp.device_file import DeviceFile, build_device_file
 from edge_gmp.export import gzip_size, information_limit_bits, tflite_weight_counts
-from edge_gmp.export.artifacts import TFLiteArtifact
+from edge_gmp.export.artifacts import ARTIFACT_KINDS, TFLiteArtifact
 from edge_gmp.export.bundle import ExportBundle, export_bundle, write_deliverable
-from edge_gmp.run_record import RunRecord
 from edge_gmp.runtimes import device_runtime, runtime_spec
 from edge_gmp.target import DoesNotFit, TargetReport, emulate_model
 from edge_gmp.verify import check_budget, find_device
 from edge_gmp.verify.checks import ArtifactCheck, Candidate, check_artifacts
 from edge_gmp.verify.equivalence import quantize_inputs
+from edge_gmp.workflow.device_file import DeviceFile, build_device_file
+from edge_gmp.workflow.run_record import RunRecord
 
 SPARSE_ON_TFLM = ("TFLite's sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel): their size is "
                   "reported for reference only; the device file stores pruned weights with TFLM_DECODE instead")
@@ -37,6 +37,8 @@ Log = Callable[..., None]
 
 @dataclass
 class Deployment:
+    """What the stages after training found: the ``metrics.json`` entries they add and the failed checks."""
+
     metrics: dict[str, Any]
     failures: list[str]
 
@@ -47,32 +49,23 @@ def symbol_for(name: str) -> str:
     return symbol if not symbol[:1].isdigit() else f"m_{symbol}"
 
 
-def _precision(kind: str) -> str:
-    return "float32" if kind.startswith("float32") else kind.removesuffix("_sparse")
-
-
 def _class_step(artifact: TFLiteArtifact) -> float | None:
     """The quantisation step of an artifact's class output (``logits``, else its last output)."""
     spec = next((o for o in artifact.outputs if o.onnx_name == "logits"), artifact.outputs[-1])
     return spec.scale
 
 
-def _graph(a: TFLiteArtifact) -> str:
-    return Path(a.path).stem.removesuffix(f"_{a.kind}").rsplit("_", 1)[-1]
-
-
 def candidates(bundle: ExportBundle) -> list[Candidate]:
     """Every exported file as a verification candidate (a sparse-encoded one names its dense twin); only the
     device artifact and the float files are shipped."""
     out = [Candidate(f"onnx {role}", str(path), "float32") for role, path in bundle.onnx.items()]
-    by_kind = {(_graph(a), a.kind): a for a in bundle.tflite}
+    device = bundle.find(bundle.device_graph, bundle.device_kind)
     for a in bundle.tflite:
-        graph = _graph(a)
-        is_device = Path(a.path).stem.endswith(bundle.device_key)
-        twin = by_kind.get((graph, a.kind.removesuffix("_sparse"))) if a.kind.endswith("_sparse") else None
+        graph, kind = bundle.graph_of(a), ARTIFACT_KINDS[a.kind]
+        twin = bundle.find(graph, kind.dense_twin) if kind.sparse else None
         note = f"TFLite Micro would reject: {', '.join(a.micro_issues)}" if a.micro_issues else ""
-        out.append(Candidate(f"tflite {graph} {a.kind}", a.path, _precision(a.kind), sparse=a.kind.endswith("_sparse"),
-                             note=note, shipped=is_device or a.kind.startswith("float32"),
+        out.append(Candidate(f"tflite {graph} {a.kind}", a.path, kind.precision, sparse=kind.sparse,
+                             note=note, shipped=a is device or not kind.integer,
                              twin=f"tflite {graph} {twin.kind}" if twin else "",
                              output_step=_class_step(twin) if twin else None))
     return out
@@ -90,7 +83,8 @@ def sizes(path: Path, precision: str, prunable: int) -> dict[str, Any]:
 
 
 def _device_check(checks: list[ArtifactCheck], bundle: ExportBundle) -> ArtifactCheck:
-    return next(c for c in checks if Path(c.candidate.path).stem.endswith(bundle.device_key))
+    device_path = bundle.device_artifact().path
+    return next(c for c in checks if c.candidate.path == device_path)
 
 
 def _compressed_row(device: DeviceFile, check: ArtifactCheck, prunable: int) -> dict[str, Any]:
@@ -114,7 +108,7 @@ def _manifest(record: RunRecord, bundle: ExportBundle, device: DeviceFile, check
               budget: dict[str, Any] | None, name: str, shipped: str) -> dict[str, Any]:
     """The deliverable's manifest; every file it names by the name it has in the deliverable (the device file
     is ``shipped`` there, the dense integer file keeps its name)."""
-    artifact = bundle.artifact(bundle.device_key)
+    artifact = bundle.device_artifact()
     data_usage = dataset_spec(record.dataset).usage
     digests = {shipped: device.path} | ({device.dense_path.name: device.dense_path} if device.compressed else {})
     dense_name = device.dense_path.name if device.compressed else shipped
@@ -321,13 +315,13 @@ def measure_device_artifact(record: RunRecord, data: PreparedData, export: Expor
     (identical outputs proven on ``equivalence_samples`` test samples); its bytes (dense and compressed), gzip
     bytes, non-zeros, information limit, arena, accuracies and problems, with the sparse-encoded twin's bytes."""
     bundle = export_bundle(record.model, out_dir, data.x_train.numpy(), export.calibration_samples, False, seed=seed)
-    by_name = {Path(c.path).stem: c for c in candidates(bundle)}
-    device_candidate = next(c for stem, c in by_name.items() if stem.endswith(bundle.device_key))
+    device_path = bundle.device_artifact().path
+    device_candidate = next(c for c in candidates(bundle) if c.path == device_path)
     x_test, y_test = data.x_test.numpy(), data.y_test.numpy()
     (check,) = check_artifacts([device_candidate], x_test, y_test, record.test_logits, record.pruned_test_accuracy)
     device = (_device_file(check, x_test, equivalence_samples, log=lambda *_: None)
               if check.arena_bytes is not None else None)
-    sparse = next((c for stem, c in by_name.items() if stem.endswith(f"{bundle.device_graph}_int8_sparse")), None)
+    sparse = bundle.find(bundle.device_graph, "int8_sparse")
     path = Path(check.candidate.path)
     return {
         "artifact": check.candidate.name, "bytes": path.stat().st_size,

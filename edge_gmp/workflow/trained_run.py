@@ -18,10 +18,10 @@ from edge_gmp.config import RunConfig, load_config
 from edge_gmp.data.registry import PreparedData
 from edge_gmp.errors import UserError
 from edge_gmp.models import create_model
-from edge_gmp.run_dir import recipe_differences
-from edge_gmp.run_record import RunRecord, build_record
 from edge_gmp.train import TrainResult, load_into
 from edge_gmp.train.checkpoint import read_model_file
+from edge_gmp.workflow.run_dir import recipe_differences
+from edge_gmp.workflow.run_record import RunRecord, build_record
 
 TRAINED_FILES = ("config.toml", "model.pt", "metrics.json")
 RECORD_KEYS = ("preset", "pruned_test_accuracy", "normalization", "history", "best_epoch", "best_val_accuracy")
