@@ -57,34 +57,3 @@ def checked_log2(x: float) -> tuple[int, bool]:
     value = np.float32(np.log(np.float32(x))) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
     rounded = np.float32(round_half_away(float(value)))
     return int(rounded), bool(abs(np.float32(value - rounded)) < np.float32(1e-3))
-
-
-def mbqm32(x: int, multiplier: int, shift: int) -> int:
-    """``MultiplyByQuantizedMultiplier`` on int32 (double rounding), for constants folded at generation time."""
-    left, right = max(shift, 0), max(-shift, 0)
-    a = _wrap32(x * (1 << left))
-    if a == multiplier == -(2**31):
-        high = 2**31 - 1
-    else:
-        ab = a * multiplier
-        nudge = (1 << 30) if ab >= 0 else 1 - (1 << 30)
-        high = _trunc_div(ab + nudge, 1 << 31)
-    mask = (1 << right) - 1
-    remainder, threshold = high & mask, (mask >> 1) + (1 if high < 0 else 0)
-    return (high >> right) + (1 if remainder > threshold else 0)
-
-
-def mbqm64(x: int, multiplier: int, shift: int) -> int:
-    """``MultiplyByQuantizedMultiplier`` on int64 (a 16-bit reduced multiplier, one rounding)."""
-    reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
-    total = 15 - shift
-    return (x * reduced + (1 << (total - 1))) >> total
-
-
-def _wrap32(x: int) -> int:
-    return (x + 2**31) % 2**32 - 2**31
-
-
-def _trunc_div(a: int, b: int) -> int:
-    q = abs(a) // b
-    return q if a >= 0 else -q
