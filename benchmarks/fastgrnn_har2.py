@@ -186,7 +186,7 @@ def main() -> int:
                         help="change the preset for every run (repeatable); recorded with the results")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses its own threads)")
     parser.add_argument("--results", type=Path, default=RESULTS / "fastgrnn_har2",
-                        help="where the .json and .md go (a path without suffix)")
+                        help="where the results go: this path with .json and with .md as its suffix")
     parser.add_argument("--teachers", help="teacher model per seed, a path with {seed}, for distilling presets")
     args = parser.parse_args()
     out_json = args.results.with_suffix(".json")

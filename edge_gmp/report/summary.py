@@ -178,10 +178,15 @@ def _machine_lines(metrics: dict[str, Any]) -> list[str]:
     machine = metrics.get("machine", "not recorded")
     stages = "stage times (s): " + ", ".join(f"{k} {v:.0f}" for k, v in (metrics.get("timings") or {}).items())
     exported = metrics.get("exported_from")
-    if not exported:
-        return [f"- machine: {machine}; {stages}"]
-    return [f"- trained on: {machine}",
-            f"- exported again from `{exported['from']}` without training, on {exported['machine']}; {stages}"]
+    lines = [f"- machine: {machine}; {stages}"] if not exported else [
+        f"- trained on: {machine}",
+        f"- exported again from `{exported['from']}` without training, on {exported['machine']}; {stages}"]
+    return [*lines, DRAW_NOTE]
+
+
+DRAW_NOTE = ("- one draw: training is deterministic for a machine and torch thread count, and another machine or "
+             "thread count with the same seed gives another model; the recipe's spread over seeds and threads is "
+             "the figure to expect (README, benchmarks/results/)")
 
 
 def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) -> str:
