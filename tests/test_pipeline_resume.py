@@ -31,18 +31,22 @@ def _epoch(checkpoint: Path) -> int:
         return -1
 
 
+def _run_and_kill(out: Path, env: dict[str, str]) -> None:
+    """Start the run in a child process and SIGKILL it once an epoch has finished: no handler, no cleanup."""
+    child = subprocess.Popen(_command(out), env=env)
+    deadline = time.monotonic() + 600
+    while _epoch(out / "checkpoint.pt") < 1 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert child.poll() is None, "the run finished before it could be killed; make ARGS longer"
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.wait(timeout=60) == -signal.SIGKILL
+
+
 def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path: Path, har, har_cache_dir: Path) -> None:
     env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir), "OMP_NUM_THREADS": "1"}
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(_command(full), env=env, check=True, timeout=900)
-
-    child = subprocess.Popen(_command(killed), env=env)
-    deadline = time.monotonic() + 600
-    while _epoch(killed / "checkpoint.pt") < 1 and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert child.poll() is None, "the run finished before it could be killed; make ARGS longer"
-    os.kill(child.pid, signal.SIGKILL)  # mid-run, wherever it is: no handler, no cleanup
-    assert child.wait(timeout=60) == -signal.SIGKILL
+    _run_and_kill(killed, env)
     assert not (killed / "model.pt").exists()
 
     subprocess.run(_command(killed, "--resume"), env=env, check=True, timeout=900)
@@ -89,13 +93,7 @@ def test_a_committed_checkpoint_resumes_in_a_fresh_clone(tmp_path: Path, har, ha
     env = {**os.environ, "EDGE_GMP_CACHE": str(har_cache_dir), "OMP_NUM_THREADS": "1"}
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(_command(full), env=env, check=True, timeout=900)
-    child = subprocess.Popen(_command(killed), env=env)
-    deadline = time.monotonic() + 600
-    while _epoch(killed / "checkpoint.pt") < 1 and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert child.poll() is None, "the run finished before it could be killed; make ARGS longer"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=60)
+    _run_and_kill(killed, env)
 
     origin = tmp_path / "origin"
     folder = origin / "models" / "in-progress" / "tiny"
