@@ -2,14 +2,20 @@
 device file's bytes, RAM and the board budget; mean ± half-range and the worst seed per preset.
 
     python benchmarks/fastgrnn_har2.py [--presets fastgrnn-har2,fastgrnn-har2-paper] [--seeds 0,1,2]
-        [--threads 1,2] [--set train.select=best] [--runs-dir runs/bench] [--jobs 2]
+        [--threads 1,2] [--numerics native,mkl-compatible,scalar] [--set train.select=best]
+        [--runs-dir runs/bench] [--jobs 2]
         [--teachers 'runs/bench/fastgrnn-har2-seed{seed}/model.pt']
 
-Runs the pipeline for every preset x seed x torch thread count (``--jobs`` at a time, each in its own process;
-without ``--threads``, the preset's), prints one table and writes benchmarks/results/fastgrnn_har2.json and .md
+Runs the pipeline for every preset x seed x torch thread count x numerics (``--jobs`` at a time, each in its own
+process; without ``--threads``, the preset's), prints one table and writes benchmarks/results/fastgrnn_har2.json and .md
 (or ``--results``; merged with earlier presets' results). A preset that distills from another model
 (``train.distill_from``) needs ``--teachers``: each seed's teacher must have been trained on that seed's training
 subjects, or it has seen the seed's validation subjects and model selection is fooled.
+
+``--numerics`` samples the rounding a user on another machine meets without that machine: ``mkl-compatible``
+makes MKL take its SSE2-compatible matrix kernels (``MKL_CBWR=COMPATIBLE``), ``scalar`` makes PyTorch's
+element-wise kernels run without vector instructions (``ATEN_CPU_CAPABILITY=default``). Each changes the float
+rounding of training, as an older or another vendor's CPU does, and each run stays deterministic.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import concurrent.futures
 import json
 import multiprocessing
+import os
 import shlex
 import sys
 import time
@@ -33,8 +40,10 @@ from edge_gmp.report.tables import markdown_table, text_table
 from edge_gmp.runtimes import device_runtime
 
 RESULTS = Path(__file__).resolve().parent / "results"
-HEADERS = ("preset", "seed", "threads", "dense", "pruned", "device", "device loss", "int file", "device file",
-           "paper weights", "RAM", "budget", "train s", "total s")
+NUMERICS = {"native": {}, "mkl-compatible": {"MKL_CBWR": "COMPATIBLE"},
+            "scalar": {"ATEN_CPU_CAPABILITY": "default"}}
+HEADERS = ("preset", "seed", "threads", "numerics", "dense", "pruned", "device", "device loss", "int file",
+           "device file", "paper weights", "RAM", "budget", "train s", "total s")
 INDEX_BYTES_LIMIT = 256  # matrices with at most 256 elements index a non-zero in one byte, larger ones in two
 
 
@@ -82,8 +91,8 @@ def _pct(v: float | None) -> str:
 
 def _row(r: dict[str, Any]) -> tuple[Any, ...]:
     loss = "-" if r["device_loss_points"] is None else f"{r['device_loss_points']:+.2f}"
-    return (r["preset"], r["seed"], r.get("threads", "-"), _pct(r["dense_accuracy"]), _pct(r["pruned_accuracy"]),
-            _pct(r["device_accuracy"]),
+    return (r["preset"], r["seed"], r.get("threads", "-"), r.get("numerics", "native"), _pct(r["dense_accuracy"]),
+            _pct(r["pruned_accuracy"]), _pct(r["device_accuracy"]),
             loss, r["integer_file_bytes"], r["device_file_bytes"], r["paper_weight_bytes"], r["device_ram_bytes"],
             r["budget"], f"{r['train_seconds']:.0f}", f"{r['total_seconds']:.0f}")
 
@@ -142,8 +151,8 @@ def write_results(rows: list[dict[str, Any]], command: str, stem: Path) -> None:
 
 
 def run_one(preset: str, seed: int, threads: int | None, runs_dir: str, teachers: str | None,
-            changes: tuple[str, ...] = ()) -> dict[str, Any]:
-    """One pipeline run (in a worker process); its summary row."""
+            changes: tuple[str, ...] = (), numerics: str = "native") -> dict[str, Any]:
+    """One pipeline run (in a worker process started with ``numerics``' environment); its summary row."""
     overrides: dict[str, Any] = {}
     for text in changes:
         overrides = merge(overrides, parse_assignment(text))
@@ -151,7 +160,8 @@ def run_one(preset: str, seed: int, threads: int | None, runs_dir: str, teachers
     if teachers is not None and load_config(preset).train.distill_from is not None:
         overrides["train"]["distill_from"] = teachers.format(seed=seed)
     config = load_config(preset, overrides=overrides)
-    run_dir = Path(runs_dir) / (f"{preset}-seed{seed}" + ("" if threads is None else f"-threads{threads}"))
+    run_dir = Path(runs_dir) / (f"{preset}-seed{seed}" + ("" if threads is None else f"-threads{threads}")
+                                + ("" if numerics == "native" else f"-{numerics}"))
     started = time.perf_counter()
     try:
         metrics = run(config, run_dir, progress=False, overwrite=True)
@@ -159,8 +169,29 @@ def run_one(preset: str, seed: int, threads: int | None, runs_dir: str, teachers
         metrics = json.loads((exc.out_dir / "metrics.json").read_text())
     row = summarize(preset, seed, metrics, run_dir, time.perf_counter() - started)
     row["teacher"] = config.train.distill_from
-    row["threads"], row["changes"] = config.train.threads, list(changes)
+    row["threads"], row["changes"], row["numerics"] = config.train.threads, list(changes), numerics
     return row
+
+
+def run_all(jobs: list[tuple[Any, ...]], numerics: list[str], workers: int) -> list[dict[str, Any]]:
+    """Every job under every numerics variant; a variant's environment is set before its workers start."""
+    rows = []
+    for variant in numerics:
+        saved = {k: os.environ.get(k) for k in NUMERICS[variant]}
+        os.environ.update(NUMERICS[variant])
+        try:
+            spawn = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=spawn) as pool:
+                for row in pool.map(run_one, *zip(*[(*job, variant) for job in jobs], strict=True)):
+                    rows.append(row)
+                    print(text_table(HEADERS, [_row(row)]), flush=True)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+    return rows
 
 
 def _check_teachers(presets: list[str], seeds: list[int], teachers: str | None) -> None:
@@ -182,6 +213,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--runs-dir", default="runs/bench")
     parser.add_argument("--threads", help="torch thread counts to sample, e.g. 1,2 (default: the preset's)")
+    parser.add_argument("--numerics", default="native",
+                        help=f"rounding variants to sample, comma-separated from {', '.join(NUMERICS)}")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="change the preset for every run (repeatable); recorded with the results")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses its own threads)")
@@ -193,15 +226,14 @@ def main() -> int:
     previous = json.loads(out_json.read_text()).get("results", []) if out_json.is_file() else []
     presets, seeds = args.presets.split(","), [int(s) for s in args.seeds.split(",")]
     _check_teachers(presets, seeds, args.teachers)
+    numerics = args.numerics.split(",")
+    if unknown := [n for n in numerics if n not in NUMERICS]:
+        parser.error(f"--numerics: unknown {', '.join(unknown)}; choose from {', '.join(NUMERICS)}")
     rows = [r for r in previous if r.get("preset") not in presets and "seed" in r]
     thread_counts = [None] if args.threads is None else [int(t) for t in args.threads.split(",")]
     jobs = [(preset, seed, threads, args.runs_dir, args.teachers, tuple(args.set))
             for preset in presets for seed in seeds for threads in thread_counts]
-    with concurrent.futures.ProcessPoolExecutor(max(1, args.jobs),
-                                                mp_context=multiprocessing.get_context("spawn")) as pool:
-        for row in pool.map(run_one, *zip(*jobs, strict=True)):
-            rows.append(row)
-            print(text_table(HEADERS, [_row(row)]), flush=True)
+    rows += run_all(jobs, numerics, max(1, args.jobs))
     write_results(rows, shlex.join(["python", *sys.argv]), args.results)
     print("\n" + text_table(SUMMARY_HEADERS, summary_rows(rows)))
     return 0

@@ -125,6 +125,7 @@ class PruneConfig:
     finetune_epochs: int = 10
     frequency: int = 20
     lr: float = 0.005
+    final_lr: float = 0.0  # where the pruning learning rate's cosine ends; > 0 keeps weights moving to average
     floor_percent: float = 0.05
     floor_count: int | None = None
     include: tuple[str, ...] = ("*",)
@@ -145,6 +146,8 @@ class PruneConfig:
             raise ConfigError(f"prune.frequency must be >= 1 step, got {self.frequency}")
         if not self.lr > 0:
             raise ConfigError(f"prune.lr must be > 0, got {self.lr}")
+        if not 0 <= self.final_lr <= self.lr:
+            raise ConfigError(f"prune.final_lr must be in [0, prune.lr = {self.lr}], got {self.final_lr}")
         object.__setattr__(self, "include", tuple(self.include))
         object.__setattr__(self, "exclude", tuple(self.exclude))
         _ = self.floor  # validates the floor values

@@ -255,7 +255,8 @@ def train(model: nn.Module, train_data: tuple[Tensor, Tensor], val_data: tuple[T
     model.to(device, memory_format=layout)
     x_train = x_train.contiguous(memory_format=layout)
     plan = TrainPlan(math.ceil(len(x_train) / train_cfg.batch_size), train_cfg.epochs, prune_cfg.prune_epochs,
-                     prune_cfg.finetune_epochs, train_cfg.lr, prune_cfg.lr, prune_cfg.schedule == GRADUAL)
+                     prune_cfg.finetune_epochs, train_cfg.lr, prune_cfg.lr, prune_cfg.schedule == GRADUAL,
+                     prune_cfg.final_lr)
     masking = MaskedTraining(model, pruning_schedule(prune_cfg, plan.dense_epochs, plan.steps_per_epoch),
                              prune_cfg.floor, prune_cfg.include, prune_cfg.exclude, method=prune_cfg.method,
                              seed=train_cfg.seed)

@@ -18,27 +18,31 @@ class Phase(enum.Enum):
 
 @dataclass(frozen=True)
 class CosineDecay:
-    """``base`` at ``begin_step`` down to 0 at ``end_step`` along half a cosine, then 0."""
+    """``base`` at ``begin_step`` down to ``final`` at ``end_step`` along half a cosine, then ``final``."""
 
     base: float
     begin_step: int
     end_step: int
+    final: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.base > 0:
             raise ConfigError(f"learning rate must be > 0, got {self.base}")
         if self.begin_step < 0 or self.end_step <= self.begin_step:
             raise ConfigError(f"need 0 <= begin_step < end_step, got {self.begin_step}, {self.end_step}")
+        if not 0 <= self.final <= self.base:
+            raise ConfigError(f"the final learning rate must be in [0, {self.base}], got {self.final}")
 
     def __call__(self, step: int) -> float:
         progress = min(1.0, max(0.0, (step - self.begin_step) / (self.end_step - self.begin_step)))
-        return self.base * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return self.final + (self.base - self.final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
 class TrainPlan:
     """Dense epochs, then pruning epochs (gradual schedule) and fine-tuning epochs; one cosine decay of the
-    training learning rate over the dense steps and one of the pruning learning rate over the rest."""
+    training learning rate over the dense steps (to 0) and one of the pruning learning rate over the rest (to
+    ``prune_final_lr``)."""
 
     steps_per_epoch: int
     dense_epochs: int
@@ -47,6 +51,7 @@ class TrainPlan:
     dense_lr: float
     prune_lr: float
     gradual: bool
+    prune_final_lr: float = 0.0
 
     @property
     def total_epochs(self) -> int:
@@ -67,4 +72,4 @@ class TrainPlan:
         if step < dense_steps:
             return CosineDecay(self.dense_lr, 0, dense_steps)(step)
         rest = max(1, (self.prune_epochs + self.finetune_epochs) * self.steps_per_epoch)
-        return CosineDecay(self.prune_lr, dense_steps, dense_steps + rest)(step)
+        return CosineDecay(self.prune_lr, dense_steps, dense_steps + rest, self.prune_final_lr)(step)
