@@ -173,11 +173,15 @@ def next_row(formats: set[str]) -> str:
 
 
 CONV_TYPES = """\
+/* Outputs of a channel whose sums are kept before they are requantised together. */
+#define EG_RUN 32
+
 typedef struct {
   int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
   int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
   int32_t depthwise, depth_multiplier;
   int32_t in_offset, out_offset, act_min, act_max;
+  int32_t narrow; /* every bias + sum of w * (x + in_offset), shifted left, lies in [-2^30, 2^30) */
   const int32_t *multiplier;
   const int8_t *shift;
   const void *bias;
@@ -253,7 +257,8 @@ typedef struct {
 } eg_rq_$name;
 
 static inline void eg_rq_init_$name(eg_rq_$name *q, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
-                                    int32_t hi) {
+                                    int32_t hi, int32_t narrow) {
+  (void)narrow;
   q->multiplier = multiplier;
   q->shift = shift;
   q->offset = offset;
@@ -265,10 +270,11 @@ static inline $IO eg_requant_$name(const eg_rq_$name *q, $ACC acc) {
   return ($IO)eg_min(eg_max($MBQM(acc, q->multiplier, q->shift) + q->offset, q->lo), q->hi);
 }
 
-/* Four outputs of a channel, stride elements apart. */
-static inline void eg_requant4_$name(const eg_rq_$name *q, const $ACC *acc, $ACC inside, $IO *out, int32_t stride) {
-  int i;
-  for (i = 0; i < 4; ++i) out[i * stride] = eg_requant_$name(q, acc[i] + inside);
+/* n outputs of a channel, stride elements apart, from their sums less the folded bias inside. */
+static inline void eg_requant_run_$name(const eg_rq_$name *q, const $ACC *acc, int32_t n, $ACC inside, $IO *out,
+                                        int32_t stride) {
+  int32_t i;
+  for (i = 0; i < n; ++i) out[i * stride] = eg_requant_$name(q, acc[i] + inside);
 }
 #endif
 """)
@@ -322,11 +328,11 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
     const $ACC b = bias ? bias[oc] : 0;
-    $ACC inside = b, acc4[4];
+    $ACC inside = b, acc[EG_RUN];
     eg_row_$name row;
     eg_rq_$name rq;
     int32_t j, oy, ox;
-    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi);
+    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);
     if (n == 0) {
       const $IO constant = eg_requant_$name(&rq, b);
       for (j = 0; j < out_h * out_w; ++j) out[j * out_c + oc] = constant;
@@ -340,20 +346,20 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
       const int rows_inside = iy0 >= 0 && iy0 + last_y < in_h;
       $IO *o = out + oy * out_w * out_c + oc;
       for (ox = 0; ox < out_w;) {
-        const int32_t ix0 = ox * stride_w - pad_l;
-        const $IO *x = in + (iy0 * in_w + ix0) * in_c + channel;
-        if (rows_inside && ix0 >= 0 && ox + 3 < out_w && ix0 + 3 * stride_w + last_x < in_w) {
-          eg_row_dot4_$name(&row, x, step, acc4);
-          eg_requant4_$name(&rq, acc4, inside, o + ox * out_c, out_c);
-          ox += 4;
-          continue;
+        const int32_t first = ox, end = eg_min(ox + EG_RUN, out_w);
+        while (ox < end) {
+          const int32_t ix0 = ox * stride_w - pad_l;
+          const $IO *x = in + (iy0 * in_w + ix0) * in_c + channel;
+          if (rows_inside && ix0 >= 0 && ox + 3 < end && ix0 + 3 * stride_w + last_x < in_w) {
+            eg_row_dot4_$name(&row, x, step, acc + ox - first);
+            ox += 4;
+          } else if (rows_inside && ix0 >= 0 && ix0 + last_x < in_w) {
+            acc[ox++ - first] = eg_row_dot_$name(&row, x);
+          } else {
+            acc[ox++ - first] = eg_border_$name(p, values, x, off, k, n, iy0, ix0) + b - inside;
+          }
         }
-        if (rows_inside && ix0 >= 0 && ix0 + last_x < in_w) {
-          o[ox * out_c] = eg_requant_$name(&rq, eg_row_dot_$name(&row, x) + inside);
-        } else {
-          o[ox * out_c] = eg_requant_$name(&rq, eg_border_$name(p, values, x, off, k, n, iy0, ix0) + b);
-        }
-        ++ox;
+        eg_requant_run_$name(&rq, acc, end - first, inside, o + first * out_c, out_c);
       }
     }
   }
@@ -376,9 +382,9 @@ static void eg_plane_$name(const eg_conv *p, const $IO *in, int32_t channel, $IO
       for (px = 0; px < pw; ++px) row[px] = border;
       continue;
     }
-    src = in + iy * in_w * in_c + channel;
+    src = in + (iy * in_w + first - pad_l) * in_c + channel;
     for (px = 0; px < first; ++px) row[px] = border;
-    for (; px < last; ++px) row[px] = src[(px - pad_l) * in_c];
+    for (; px < last; ++px, src += in_c) row[px] = *src;
     for (; px < pw; ++px) row[px] = border;
   }
 }
@@ -398,10 +404,10 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = oc / p->depth_multiplier;
-    $ACC inside = bias ? bias[oc] : 0, acc4[4];
+    $ACC inside = bias ? bias[oc] : 0, acc[EG_RUN];
     eg_rq_$name rq;
     int32_t j, oy, ox;
-    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi);
+    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);
     if (n == 0) {
       const $IO constant = eg_requant_$name(&rq, inside);
       for (j = 0; j < out_h * out_w; ++j) out[j * out_c + oc] = constant;
@@ -418,12 +424,11 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
     for (oy = 0; oy < out_h; ++oy) {
       const $IO *x = plane + oy * stride_h * pw;
       $IO *o = out + oy * out_w * out_c + oc;
-      for (ox = 0; ox + 3 < out_w; ox += 4) {
-        eg_dot4_$name(values, x + ox * stride_w, off, n, stride_w, acc4);
-        eg_requant4_$name(&rq, acc4, inside, o + ox * out_c, out_c);
-      }
-      for (; ox < out_w; ++ox) {
-        o[ox * out_c] = eg_requant_$name(&rq, eg_dot_$name(values, x + ox * stride_w, off, n) + inside);
+      for (ox = 0; ox < out_w;) {
+        const int32_t first = ox, end = eg_min(ox + EG_RUN, out_w);
+        for (; ox + 3 < end; ox += 4) eg_dot4_$name(values, x + ox * stride_w, off, n, stride_w, acc + ox - first);
+        for (; ox < end; ++ox) acc[ox - first] = eg_dot_$name(values, x + ox * stride_w, off, n);
+        eg_requant_run_$name(&rq, acc, end - first, inside, o + first * out_c, out_c);
       }
     }
   }

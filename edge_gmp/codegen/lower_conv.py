@@ -58,6 +58,17 @@ def _weights_fields(enc: EncodedRows, emitter: Emitter, hint: str) -> str:
     return f"{{{FORMATS[enc.format].code}, {enc.rows}, {enc.length}, {values}, {index}, {counts8}, {counts16}}}"
 
 
+def _narrow(rows: np.ndarray, bias: Tensor | None, x: Tensor, shift: np.ndarray) -> int:
+    """1 when every output's sum (bias + sum of w * (x + input offset)), shifted left as requantisation does,
+    lies in [-2^30, 2^30): a target may then double it in 32 bits."""
+    info = np.iinfo(x.dtype)
+    widest = max(abs(int(info.min) - x.zero_point), abs(int(info.max) - x.zero_point))
+    sums = np.abs(rows.astype(np.int64)).sum(axis=1) * widest
+    if bias is not None:
+        sums = sums + np.abs(bias.data.reshape(-1).astype(np.int64))
+    return int(all(int(s) << max(int(e), 0) < 1 << 30 for s, e in zip(sums, shift, strict=True)))
+
+
 def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows: np.ndarray,
           x: Tensor, w: Tensor, bias: Tensor | None, y: Tensor) -> Layer:
     variant = _variant(graph, op, x, bias, y)
@@ -79,7 +90,8 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
     fields = (f"{g['in_h']}, {g['in_w']}, {g['in_c']}, {g['out_h']}, {g['out_w']}, {g['out_c']}, {g['k_h']}, "
               f"{g['k_w']}, {g['stride_h']}, {g['stride_w']}, {g['dil_h']}, {g['dil_w']}, {g['pad_t']}, "
               f"{g['pad_l']}, {g['depthwise']}, {g['depth_multiplier']}, {-x.zero_point}, {y.zero_point}, {lo}, "
-              f"{hi}, {mult_name}, {shift_name}, {bias_name}, {_weights_fields(enc, emitter, hint)}")
+              f"{hi}, {_narrow(rows, bias, x, shift)}, {mult_name}, {shift_name}, {bias_name}, "
+              f"{_weights_fields(enc, emitter, hint)}")
     params = emitter.struct(hint, "eg_conv", fields)
     positions = g["out_h"] * g["out_w"]
     report = LayerReport(op.index, op.kind, y.name, enc.format, enc.nbytes, param_bytes,

@@ -30,11 +30,11 @@ static inline int32_t eg_load32(const int8_t *p) {
 
 #define EG_HAVE_REQUANT_s8 1
 typedef struct {
-  int32_t multiplier, left, right, half, negative, offset, lo, hi;
+  int32_t multiplier, left, right, half, negative, offset, lo, hi, narrow;
 } eg_rq_s8;
 
 static inline void eg_rq_init_s8(eg_rq_s8 *q, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
-                                 int32_t hi) {
+                                 int32_t hi, int32_t narrow) {
   q->multiplier = multiplier;
   q->left = shift > 0 ? shift : 0;
   q->right = shift > 0 ? 0 : -shift;
@@ -43,6 +43,7 @@ static inline void eg_rq_init_s8(eg_rq_s8 *q, int32_t multiplier, int32_t shift,
   q->offset = offset;
   q->lo = lo;
   q->hi = hi;
+  q->narrow = narrow;
 }
 
 static inline int8_t eg_requant_s8(const eg_rq_s8 *q, int32_t acc) {
@@ -52,10 +53,42 @@ static inline int8_t eg_requant_s8(const eg_rq_s8 *q, int32_t acc) {
   return (int8_t)eg_min(eg_max(v, q->lo), q->hi);
 }
 
-static inline void eg_requant4_s8(const eg_rq_s8 *q, const int32_t *acc, int32_t inside, int8_t *out,
-                                  int32_t stride) {
-  int i;
-  for (i = 0; i < 4; ++i) out[i * stride] = eg_requant_s8(q, acc[i] + inside);
+/* A run of n >= 1 outputs. Sums that fit in 31 bits, no left shift, a right shift (the common case): doubled,
+   SMMULR gives (a * multiplier + 2^30) >> 31 in one instruction, and the loop is written out so that every
+   constant stays in a register. */
+__attribute__((unused)) static void eg_requant_run_s8(const eg_rq_s8 *q, const int32_t *acc, int32_t n,
+                                                      int32_t inside, int8_t *out, int32_t stride) {
+  const int32_t *end = acc + n;
+  if (q->narrow && q->left == 0 && q->right > 0) {
+    const int32_t twice = 2 * inside, multiplier = q->multiplier, half = q->half, right = q->right;
+    const int32_t offset = q->offset, lo = q->lo, hi = q->hi;
+    int32_t t, u;
+    __asm__ volatile(
+        "1:\\n\\t"
+        "ldr %[t], [%[acc]], #4\\n\\t"
+        "add %[t], %[twice], %[t], lsl #1\\n\\t"
+        "smmulr %[t], %[t], %[m]\\n\\t"
+        "add %[u], %[t], %[half]\\n\\t"
+        "add %[u], %[u], %[t], asr #31\\n\\t"
+        "asr %[u], %[u], %[right]\\n\\t"
+        "add %[u], %[u], %[offset]\\n\\t"
+        "cmp %[u], %[lo]\\n\\t"
+        "it lt\\n\\t"
+        "movlt %[u], %[lo]\\n\\t"
+        "cmp %[u], %[hi]\\n\\t"
+        "it gt\\n\\t"
+        "movgt %[u], %[hi]\\n\\t"
+        "strb %[u], [%[out]]\\n\\t"
+        "add %[out], %[out], %[stride]\\n\\t"
+        "cmp %[acc], %[end]\\n\\t"
+        "blo 1b\\n\\t"
+        : [acc] "+r"(acc), [out] "+r"(out), [t] "=&r"(t), [u] "=&r"(u)
+        : [end] "r"(end), [twice] "r"(twice), [m] "r"(multiplier), [half] "r"(half), [right] "r"(right),
+          [offset] "r"(offset), [lo] "r"(lo), [hi] "r"(hi), [stride] "r"(stride)
+        : "cc", "memory");
+    return;
+  }
+  for (; acc < end; ++acc, out += stride) *out = eg_requant_s8(q, *acc + inside);
 }
 
 #define EG_HAVE_DOT_s8 1
@@ -118,7 +151,7 @@ static inline uint32_t eg_pair16(int32_t low, int32_t high) {
 }
 
 static inline void eg_row_prepare_s8(eg_row_s8 *r, const int8_t *values, const int32_t *off, int n, int32_t last,
-                              int32_t *scratch) {
+                                     int32_t *scratch) {
   int32_t *quad = scratch, *single = scratch + n + (n + 1) / 2;
   int j = 0;
   r->quads = scratch;
@@ -157,15 +190,44 @@ static inline int32_t eg_quad(const int8_t *x, const int32_t *quad, int32_t acc)
   return __smlad(__sxtb16(__ror(v, 8)), quad[2], __smlad(__sxtb16(v), quad[1], acc));
 }
 
+/* Four outputs step bytes apart. The quad loop is written out: in C the compiler spills its 13 live values. */
 static inline void eg_row_dot4_s8(const eg_row_s8 *r, const int8_t *x, int32_t step, int32_t *acc) {
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  const int32_t *q, *s;
-  for (q = r->quads; q < r->quads_end; q += 3) {
-    const int8_t *p = x + q[0];
-    a0 = eg_quad(p, q, a0);
-    a1 = eg_quad(p + step, q, a1);
-    a2 = eg_quad(p + 2 * step, q, a2);
-    a3 = eg_quad(p + 3 * step, q, a3);
+  const int32_t *q = r->quads, *s;
+  if (q < r->quads_end) {
+    int32_t p, w02, w13, v, t;
+    __asm__ volatile(
+        "1:\\n\\t"
+        "ldr %[p], [%[q]], #12\\n\\t"
+        "ldrd %[w02], %[w13], [%[q], #-8]\\n\\t"
+        "add %[p], %[x], %[p]\\n\\t"
+        "ldr %[v], [%[p]]\\n\\t"
+        "sxtb16 %[t], %[v]\\n\\t"
+        "sxtb16 %[v], %[v], ror #8\\n\\t"
+        "smlad %[a0], %[t], %[w02], %[a0]\\n\\t"
+        "smlad %[a0], %[v], %[w13], %[a0]\\n\\t"
+        "ldr %[v], [%[p], %[step]]\\n\\t"
+        "sxtb16 %[t], %[v]\\n\\t"
+        "sxtb16 %[v], %[v], ror #8\\n\\t"
+        "smlad %[a1], %[t], %[w02], %[a1]\\n\\t"
+        "smlad %[a1], %[v], %[w13], %[a1]\\n\\t"
+        "add %[p], %[p], %[step], lsl #1\\n\\t"
+        "ldr %[v], [%[p]]\\n\\t"
+        "sxtb16 %[t], %[v]\\n\\t"
+        "sxtb16 %[v], %[v], ror #8\\n\\t"
+        "smlad %[a2], %[t], %[w02], %[a2]\\n\\t"
+        "smlad %[a2], %[v], %[w13], %[a2]\\n\\t"
+        "ldr %[v], [%[p], %[step]]\\n\\t"
+        "sxtb16 %[t], %[v]\\n\\t"
+        "sxtb16 %[v], %[v], ror #8\\n\\t"
+        "smlad %[a3], %[t], %[w02], %[a3]\\n\\t"
+        "smlad %[a3], %[v], %[w13], %[a3]\\n\\t"
+        "cmp %[q], %[end]\\n\\t"
+        "blo 1b\\n\\t"
+        : [q] "+r"(q), [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "=&r"(p),
+          [w02] "=&r"(w02), [w13] "=&r"(w13), [v] "=&r"(v), [t] "=&r"(t)
+        : [x] "r"(x), [step] "r"(step), [end] "r"(r->quads_end)
+        : "cc", "memory");
   }
   for (s = r->singles; s < r->singles_end; ++s) {
     const int32_t w = (int8_t)*s;
