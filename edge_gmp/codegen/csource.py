@@ -225,7 +225,8 @@ static inline void eg_dot4_$name(const int8_t *values, const $IO *x, const int32
 
 #ifndef EG_HAVE_ROWS_$name
 /* A row of a (non-depthwise) convolution as its dot loops read it. A target header may recode the row once per
-   output channel (last: the window's last input offset; scratch: room for 2 words per kept weight). */
+   output channel (last: the window's last input offset; scratch: room for 2 words per kept weight; positions: the
+   outputs that will read the row). */
 typedef struct {
   const int8_t *values;
   const int32_t *off;
@@ -233,12 +234,13 @@ typedef struct {
 } eg_row_$name;
 
 static inline void eg_row_prepare_$name(eg_row_$name *r, const int8_t *values, const int32_t *off, int n,
-                                        int32_t last, int32_t *scratch) {
+                                        int32_t last, int32_t *scratch, int32_t positions) {
   r->values = values;
   r->off = off;
   r->n = n;
   (void)last;
   (void)scratch;
+  (void)positions;
 }
 
 static inline void eg_row_dot4_$name(const eg_row_$name *r, const $IO *x, int32_t step, $ACC *acc) {
@@ -339,7 +341,7 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
       continue;
     }
     eg_row_offsets_$name(p, n, k, off);
-    eg_row_prepare_$name(&row, values, off, n, last, off + n);
+    eg_row_prepare_$name(&row, values, off, n, last, off + n, out_h * out_w);
     for (j = 0; j < n; ++j) inside += ($ACC)values[j] * p->in_offset;
     for (oy = 0; oy < out_h; ++oy) {
       const int32_t iy0 = oy * stride_h - pad_t;

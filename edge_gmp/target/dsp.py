@@ -16,10 +16,14 @@ from __future__ import annotations
 
 HEADER_NAME = "eg_dsp.h"
 QUAD_MIN_KEPT = 2
+RECODE_MIN_POSITIONS = 8
 
 HEADER = """\
 /* eg_dsp.h: inner loops for Cortex-M with the DSP extension (edge_gmp.target.dsp). */
 #include <arm_acle.h>
+
+/* One copy of the longer loops: the flash budget counts every byte of code. */
+#define EG_OUTLINE __attribute__((noinline, unused)) static
 
 /* An unaligned 32-bit load (LDR allows it on ARMv7-M). */
 static inline int32_t eg_load32(const int8_t *p) {
@@ -56,7 +60,7 @@ static inline int8_t eg_requant_s8(const eg_rq_s8 *q, int32_t acc) {
 /* A run of n >= 1 outputs. Sums that fit in 31 bits, no left shift, a right shift (the common case): doubled,
    SMMULR gives (a * multiplier + 2^30) >> 31 in one instruction, and the loop is written out so that every
    constant stays in a register. */
-__attribute__((unused)) static void eg_requant_run_s8(const eg_rq_s8 *q, const int32_t *acc, int32_t n,
+EG_OUTLINE void eg_requant_run_s8(const eg_rq_s8 *q, const int32_t *acc, int32_t n,
                                                       int32_t inside, int8_t *out, int32_t stride) {
   const int32_t *end = acc + n;
   if (q->narrow && q->left == 0 && q->right > 0) {
@@ -144,16 +148,27 @@ static inline void eg_dot4_s8(const int8_t *values, const int8_t *x, const int32
    weights, so the two never meet. */
 typedef struct {
   const int32_t *quads, *quads_end, *singles, *singles_end;
+  const int8_t *values; /* rows read by few outputs are not recoded: the portable loop walks values and off */
+  const int32_t *off;
+  int n;
 } eg_row_s8;
 
 static inline uint32_t eg_pair16(int32_t low, int32_t high) {
   return (uint32_t)(uint16_t)low | (uint32_t)high << 16;
 }
 
-static inline void eg_row_prepare_s8(eg_row_s8 *r, const int8_t *values, const int32_t *off, int n, int32_t last,
-                                     int32_t *scratch) {
+EG_OUTLINE void eg_row_prepare_s8(eg_row_s8 *r, const int8_t *values, const int32_t *off, int n, int32_t last,
+                                     int32_t *scratch, int32_t positions) {
   int32_t *quad = scratch, *single = scratch + n + (n + 1) / 2;
   int j = 0;
+  r->values = values;
+  r->off = off;
+  r->n = n;
+  if (positions < EG_RECODE_MIN_POSITIONS) {
+    r->quads = r->quads_end = r->singles = r->singles_end = 0;
+    return;
+  }
+  r->n = 0;
   r->quads = scratch;
   r->singles_end = single;
   while (j < n) {
@@ -194,6 +209,10 @@ static inline int32_t eg_quad(const int8_t *x, const int32_t *quad, int32_t acc)
 static inline void eg_row_dot4_s8(const eg_row_s8 *r, const int8_t *x, int32_t step, int32_t *acc) {
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   const int32_t *q = r->quads, *s;
+  if (r->n) {
+    eg_dot4_s8(r->values, x, r->off, r->n, step, acc);
+    return;
+  }
   if (q < r->quads_end) {
     int32_t p, w02, w13, v, t;
     __asm__ volatile(
@@ -246,6 +265,7 @@ static inline void eg_row_dot4_s8(const eg_row_s8 *r, const int8_t *x, int32_t s
 static inline int32_t eg_row_dot_s8(const eg_row_s8 *r, const int8_t *x) {
   int32_t acc = 0;
   const int32_t *q, *s;
+  if (r->n) return eg_dot_s8(r->values, x, r->off, r->n);
   for (q = r->quads; q < r->quads_end; q += 3) acc = eg_quad(x + q[0], q, acc);
   for (s = r->singles; s < r->singles_end; ++s) acc += (int8_t)*s * x[*s >> 8];
   return acc;
@@ -253,6 +273,8 @@ static inline int32_t eg_row_dot_s8(const eg_row_s8 *r, const int8_t *x) {
 """
 
 
-def header(quad_min_kept: int = QUAD_MIN_KEPT) -> str:
-    """The header's text; ``quad_min_kept``: the fewest kept weights a quad may hold (2 to 4)."""
-    return f"#define EG_QUAD_MIN_KEPT {quad_min_kept}\n" + HEADER
+def header(quad_min_kept: int = QUAD_MIN_KEPT, recode_min_positions: int = RECODE_MIN_POSITIONS) -> str:
+    """The header's text; ``quad_min_kept``: the fewest kept weights a quad may hold (2 to 4);
+    ``recode_min_positions``: the fewest outputs reading a row for which recoding it pays."""
+    return (f"#define EG_QUAD_MIN_KEPT {quad_min_kept}\n#define EG_RECODE_MIN_POSITIONS {recode_min_positions}\n"
+            + HEADER)
