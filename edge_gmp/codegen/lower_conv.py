@@ -73,7 +73,8 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
           x: Tensor, w: Tensor, bias: Tensor | None, y: Tensor) -> Layer:
     variant = _variant(graph, op, x, bias, y)
     channels = rows.shape[0]
-    enc = choose_format(rows, emitter.formats)
+    enc = choose_format(rows, emitter.formats, geometry["out_h"] * geometry["out_w"],
+                        bool(geometry["depthwise"] or geometry["k_h"] * geometry["k_w"] > 1))
     multiplier, shift = _multipliers(op, x, w, y, channels)
     act = getattr(op.options, "fusedActivationFunction", 0)
     lo, hi = activation_range(act, y.scale, y.zero_point, y.dtype)
@@ -176,7 +177,8 @@ def lower_fully_connected(graph: Graph, op: Op, emitter: Emitter) -> Layer:
     require(x.size % depth == 0, graph, op, f"has an input of {x.size} values, not a multiple of {depth}")
     require(getattr(op.options, "weightsFormat", 0) == 0, graph, op, "uses shuffled weights")
     batches = x.size // depth
-    geometry = {"in_h": batches, "in_w": 1, "in_c": depth, "out_h": batches, "out_w": 1, "out_c": out_c,
+    # the batches as one row of positions, so that the kernel's four-output loop covers them
+    geometry = {"in_h": 1, "in_w": batches, "in_c": depth, "out_h": 1, "out_w": batches, "out_c": out_c,
                 "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1, "pad_t": 0, "pad_l": 0,
                 "depthwise": 0, "depth_multiplier": 1}
     return _emit(graph, op, emitter, geometry, w.data.reshape(out_c, depth), x, w, bias, y)
