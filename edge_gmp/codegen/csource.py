@@ -173,9 +173,6 @@ def next_row(formats: set[str]) -> str:
 
 
 CONV_TYPES = """\
-/* Outputs of a channel whose sums are kept before they are requantised together. */
-#define EG_RUN 32
-
 typedef struct {
   int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
   int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
@@ -192,6 +189,9 @@ typedef struct {
 # The convolution kernels' inner loops and requantisation. $IO is the activation type, $ACC the accumulator and
 # bias type, $MBQM the matching requantisation. A target header (EG_TARGET_HEADER) may replace each group.
 DOT = Template("""\
+/* Outputs of a channel whose sums are kept (128 bytes of stack) before they are requantised together. */
+#define EG_RUN_$name ((int32_t)(128 / sizeof($ACC)))
+
 #ifndef EG_HAVE_DOT_$name
 /* The kept multiply-accumulates of one output, sum of w * x (the input offset is folded into the bias): the inner
    loop a target header may replace, with eg_dot4_$name, four outputs that share the weights. */
@@ -330,7 +330,7 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
     const $ACC b = bias ? bias[oc] : 0;
-    $ACC inside = b, acc[EG_RUN];
+    $ACC inside = b, acc[EG_RUN_$name];
     eg_row_$name row;
     eg_rq_$name rq;
     int32_t j, oy, ox;
@@ -343,12 +343,16 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
     eg_row_offsets_$name(p, n, k, off);
     eg_row_prepare_$name(&row, values, off, n, last, off + n, out_h * out_w);
     for (j = 0; j < n; ++j) inside += ($ACC)values[j] * p->in_offset;
+    if (out_h == 1 && out_w == 1 && pad_t == 0 && pad_l == 0 && last_y < in_h && last_x < in_w) {
+      out[oc] = eg_requant_$name(&rq, eg_row_dot_$name(&row, in + channel) + inside); /* a fully connected step */
+      continue;
+    }
     for (oy = 0; oy < out_h; ++oy) {
       const int32_t iy0 = oy * stride_h - pad_t;
       const int rows_inside = iy0 >= 0 && iy0 + last_y < in_h;
       $IO *o = out + oy * out_w * out_c + oc;
       for (ox = 0; ox < out_w;) {
-        const int32_t first = ox, end = eg_min(ox + EG_RUN, out_w);
+        const int32_t first = ox, end = eg_min(ox + EG_RUN_$name, out_w);
         while (ox < end) {
           const int32_t ix0 = ox * stride_w - pad_l;
           const $IO *x = in + (iy0 * in_w + ix0) * in_c + channel;
@@ -406,7 +410,7 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = oc / p->depth_multiplier;
-    $ACC inside = bias ? bias[oc] : 0, acc[EG_RUN];
+    $ACC inside = bias ? bias[oc] : 0, acc[EG_RUN_$name];
     eg_rq_$name rq;
     int32_t j, oy, ox;
     eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);
@@ -427,7 +431,7 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
       const $IO *x = plane + oy * stride_h * pw;
       $IO *o = out + oy * out_w * out_c + oc;
       for (ox = 0; ox < out_w;) {
-        const int32_t first = ox, end = eg_min(ox + EG_RUN, out_w);
+        const int32_t first = ox, end = eg_min(ox + EG_RUN_$name, out_w);
         for (; ox + 3 < end; ox += 4) eg_dot4_$name(values, x + ox * stride_w, off, n, stride_w, acc + ox - first);
         for (; ox < end; ++ox) acc[ox - first] = eg_dot_$name(values, x + ox * stride_w, off, n);
         eg_requant_run_$name(&rq, acc, end - first, inside, o + first * out_c, out_c);

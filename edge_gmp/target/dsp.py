@@ -104,7 +104,7 @@ static inline int32_t eg_dot_s8(const int8_t *values, const int8_t *x, const int
 }
 
 /* Four outputs step bytes apart: a stride-1 or stride-2 plane holds their taps in one or two words. */
-static inline void eg_dot4_s8(const int8_t *values, const int8_t *x, const int32_t *off, int n, int32_t step,
+EG_OUTLINE void eg_dot4_s8(const int8_t *values, const int8_t *x, const int32_t *off, int n, int32_t step,
                               int32_t *acc) {
   int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   int j;
