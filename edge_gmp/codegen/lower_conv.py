@@ -87,7 +87,8 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
         param_bytes += values.nbytes
     mult_name = emitter.array(f"{hint}_multiplier", multiplier)
     shift_name = emitter.array(f"{hint}_shift", shift)
-    g = geometry
+    padded = None if geometry["depthwise"] else _padded(geometry, x.itemsize)
+    g = padded or geometry
     fields = (f"{g['in_h']}, {g['in_w']}, {g['in_c']}, {g['out_h']}, {g['out_w']}, {g['out_c']}, {g['k_h']}, "
               f"{g['k_w']}, {g['stride_h']}, {g['stride_w']}, {g['dil_h']}, {g['dil_w']}, {g['pad_t']}, "
               f"{g['pad_l']}, {g['depthwise']}, {g['depth_multiplier']}, {-x.zero_point}, {y.zero_point}, {lo}, "
@@ -106,8 +107,36 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
         call = f"eg_dwconv_{variant}(&{params}, {{in0}}, {{out0}}, eg_k, eg_off, ({C_TYPES[x.dtype]} *){{scratch}});"
         return Layer(op, call, [x.index], [y.index], [*pieces, f"dwconv:{variant}"], report, scratch_bytes=plane,
                      row_length=rows.shape[1])
+    if padded:
+        call = (f"{_pad_call(emitter, hint, geometry, padded, x)}\n  eg_conv_{variant}(&{params}, "
+                f"({C_TYPES[x.dtype]} *){{scratch}}, {{out0}}, eg_k, eg_off);")
+        return Layer(op, call, [x.index], [y.index], [*pieces, "pad_types", "pad", f"conv:{variant}"], report,
+                     scratch_bytes=g["in_h"] * g["in_w"] * g["in_c"] * x.itemsize, row_length=rows.shape[1])
     call = f"eg_conv_{variant}(&{params}, {{in0}}, {{out0}}, eg_k, eg_off);"
     return Layer(op, call, [x.index], [y.index], [*pieces, f"conv:{variant}"], report, row_length=rows.shape[1])
+
+
+PAD_LIMIT_BYTES = 4096
+
+
+def _pad_call(emitter: Emitter, hint: str, g: dict[str, int], padded: dict[str, int], x: Tensor) -> str:
+    dims = f"{{1, {g['in_h']}, {g['in_w']}, {g['in_c']}}}, {{1, {padded['in_h']}, {padded['in_w']}, {g['in_c']}}}"
+    pad = emitter.struct(f"{hint}_pad", "eg_padding", f"{dims}, {{0, {g['pad_t']}, {g['pad_l']}, 0}}, "
+                         f"{x.zero_point}, {x.itemsize}")
+    return f"eg_pad(&{pad}, {{in0}}, {{scratch}});"
+
+
+def _padded(g: dict[str, int], itemsize: int) -> dict[str, int] | None:
+    """A convolution whose windows cross the border reads a copy of its input padded with the zero point (which
+    adds nothing once the input offset is folded into the bias, as TFLM skips those taps), when the copy is small:
+    every window then takes the fast path."""
+    rows = (g["out_h"] - 1) * g["stride_h"] + (g["k_h"] - 1) * g["dil_h"] + 1
+    cols = (g["out_w"] - 1) * g["stride_w"] + (g["k_w"] - 1) * g["dil_w"] + 1
+    in_h = g["pad_t"] + max(g["in_h"], rows - g["pad_t"])
+    in_w = g["pad_l"] + max(g["in_w"], cols - g["pad_l"])
+    if (in_h, in_w) == (g["in_h"], g["in_w"]) or in_h * in_w * g["in_c"] * itemsize > PAD_LIMIT_BYTES:
+        return None
+    return {**g, "in_h": in_h, "in_w": in_w, "pad_t": 0, "pad_l": 0}
 
 
 def _plane_elements(g: dict[str, int]) -> int:
