@@ -1,15 +1,19 @@
 """Inner loops for Cortex-M cores with the DSP extension (M4, M7): the target header the generated C includes
 through ``EG_TARGET_HEADER`` in a firmware build, in place of the portable loops (the host build keeps those).
 
-* Convolution rows (not depthwise) are recoded once per output channel: runs of 4 neighbouring input offsets that
-  hold at least :data:`QUAD_MIN_KEPT` kept weights become a *quad* (the 4 weights widened to two int16 pairs, the
-  missing ones zero), read with one 32-bit load per output and two SMLADs on SXTB16-widened activations; the other
-  kept weights stay *singles* (offset and weight in one word). Zero weights (dense and block4 padding) are dropped.
+* Convolution and fully connected rows read by enough outputs (:data:`RECODE_MIN_POSITIONS`) are recoded once per
+  output channel: runs of 4 neighbouring input offsets that hold at least :data:`QUAD_MIN_KEPT` non-zero weights
+  become a *quad* (the weights widened to two int16 pairs, the missing ones zero), read with one 32-bit load per
+  output and two SMLADs on SXTB16-widened activations; the other weights stay *singles* (offset and weight in one
+  word). Stored zeros (dense and block4 padding) are dropped.
 * Depthwise planes with stride 1 or 2 hold four neighbouring outputs' taps in one or two 32-bit loads: SXTB16
   widens them and SMLABB/SMLABT multiply each by the tap's weight.
-* Requantisation: TFLite's double rounding with a cheaper rounding right shift, (x + 2^(e-1) - (x < 0)) >> e.
+* Requantisation, a run of outputs at a time: TFLite's double rounding with a cheaper rounding right shift,
+  (x + 2^(e-1) - (x < 0)) >> e; where the generator proved the sums fit 31 bits (``eg_conv.narrow``), SMMULR on the
+  doubled sum gives the rounding doubling high multiply in one instruction.
 
-Integer sums do not depend on their order, so outputs stay bit for bit those of the portable C (and TFLM).
+The hottest loops are inline assembly: written in C, the compiler spills their constants. Integer sums do not
+depend on their order, so outputs stay bit for bit those of the portable C (and so TFLM's).
 """
 
 from __future__ import annotations
@@ -158,7 +162,7 @@ static inline uint32_t eg_pair16(int32_t low, int32_t high) {
 }
 
 EG_OUTLINE void eg_row_prepare_s8(eg_row_s8 *r, const int8_t *values, const int32_t *off, int n, int32_t last,
-                                     int32_t *scratch, int32_t positions) {
+                                  int32_t *scratch, int32_t positions) {
   int32_t *quad = scratch, *single = scratch + n + (n + 1) / 2;
   int j = 0;
   r->values = values;
@@ -180,7 +184,7 @@ EG_OUTLINE void eg_row_prepare_s8(eg_row_s8 *r, const int8_t *values, const int3
       continue;
     }
     if (o + 3 <= last) {
-      for (; e < n && off[e] <= o + 3; ++e) {
+      for (; e < n && (uint32_t)(off[e] - o) <= 3u; ++e) { /* offsets rise, except in rows never read */
         lane[off[e] - o] = values[e];
         kept += values[e] != 0;
       }
