@@ -9,10 +9,6 @@ from string import Template
 PRELUDE = """\
 #include <stdint.h>
 
-#ifdef EG_TARGET_HEADER
-#include EG_TARGET_HEADER /* target-specific inner loops: defines EG_HAVE_DOT_<variant> and eg_dot_<variant> */
-#endif
-
 #ifndef EG_LAYER_HOOK
 #define EG_LAYER_HOOK(layer)
 #endif
@@ -28,9 +24,18 @@ static void eg_copy(void *dst, const void *src, int32_t bytes) {
 }
 static inline int32_t eg_max(int32_t a, int32_t b) { return a > b ? a : b; }
 
+/* Target-specific inner loops (EG_HAVE_DOT_, EG_HAVE_ROWS_, EG_HAVE_REQUANT_<variant>); they may use the helpers
+   above. */
+#ifdef EG_TARGET_HEADER
+#include EG_TARGET_HEADER
+#endif
+
 /* TFLite's MultiplyByQuantizedMultiplier (int32, double rounding): a rounding doubling high multiply, then a
    rounding right shift. Adding 2^30 and shifting right (floor) equals TFLite's nudge-and-truncate for either sign;
    its one saturating case needs a multiplier of INT32_MIN, which quantised multipliers (0 or >= 2^30) never are. */
+#ifdef __GNUC__
+__attribute__((unused)) /* a target header may requantise convolutions itself */
+#endif
 static inline int32_t eg_mbqm32(int32_t x, int32_t multiplier, int shift) {
   const int left = shift > 0 ? shift : 0;
   const int right = shift > 0 ? 0 : -shift;
@@ -173,6 +178,7 @@ typedef struct {
   int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
   int32_t depthwise, depth_multiplier;
   int32_t in_offset, out_offset, act_min, act_max;
+  int32_t narrow; /* every bias + sum of w * (x + in_offset), shifted left, lies in [-2^30, 2^30) */
   const int32_t *multiplier;
   const int8_t *shift;
   const void *bias;
@@ -181,8 +187,11 @@ typedef struct {
 """
 
 # The convolution kernels' inner loops and requantisation. $IO is the activation type, $ACC the accumulator and
-# bias type, $MBQM the matching requantisation.
+# bias type, $MBQM the matching requantisation. A target header (EG_TARGET_HEADER) may replace each group.
 DOT = Template("""\
+/* Outputs of a channel whose sums are kept (128 bytes of stack) before they are requantised together. */
+#define EG_RUN_$name ((int32_t)(128 / sizeof($ACC)))
+
 #ifndef EG_HAVE_DOT_$name
 /* The kept multiply-accumulates of one output, sum of w * x (the input offset is folded into the bias): the inner
    loop a target header may replace, with eg_dot4_$name, four outputs that share the weights. */
@@ -214,9 +223,62 @@ static inline void eg_dot4_$name(const int8_t *values, const $IO *x, const int32
 }
 #endif
 
-static inline $IO eg_requant_$name(const eg_conv *p, $ACC acc, int32_t multiplier, int32_t shift) {
-  return ($IO)eg_min(eg_max($MBQM(acc, multiplier, shift) + p->out_offset, p->act_min), p->act_max);
+#ifndef EG_HAVE_ROWS_$name
+/* A row of a (non-depthwise) convolution as its dot loops read it. A target header may recode the row once per
+   output channel (last: the window's last input offset; scratch: room for 2 words per kept weight; positions: the
+   outputs that will read the row). */
+typedef struct {
+  const int8_t *values;
+  const int32_t *off;
+  int n;
+} eg_row_$name;
+
+static inline void eg_row_prepare_$name(eg_row_$name *r, const int8_t *values, const int32_t *off, int n,
+                                        int32_t last, int32_t *scratch, int32_t positions) {
+  r->values = values;
+  r->off = off;
+  r->n = n;
+  (void)last;
+  (void)scratch;
+  (void)positions;
 }
+
+static inline void eg_row_dot4_$name(const eg_row_$name *r, const $IO *x, int32_t step, $ACC *acc) {
+  eg_dot4_$name(r->values, x, r->off, r->n, step, acc);
+}
+
+static inline $ACC eg_row_dot_$name(const eg_row_$name *r, const $IO *x) {
+  return eg_dot_$name(r->values, x, r->off, r->n);
+}
+#endif
+
+#ifndef EG_HAVE_REQUANT_$name
+/* A channel's requantisation, set up once per output channel. */
+typedef struct {
+  int32_t multiplier, shift, offset, lo, hi;
+} eg_rq_$name;
+
+static inline void eg_rq_init_$name(eg_rq_$name *q, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
+                                    int32_t hi, int32_t narrow) {
+  (void)narrow;
+  q->multiplier = multiplier;
+  q->shift = shift;
+  q->offset = offset;
+  q->lo = lo;
+  q->hi = hi;
+}
+
+static inline $IO eg_requant_$name(const eg_rq_$name *q, $ACC acc) {
+  return ($IO)eg_min(eg_max($MBQM(acc, q->multiplier, q->shift) + q->offset, q->lo), q->hi);
+}
+
+/* n outputs of a channel, stride elements apart, from their sums less the folded bias inside. */
+static inline void eg_requant_run_$name(const eg_rq_$name *q, const $ACC *acc, int32_t n, $ACC inside, $IO *out,
+                                        int32_t stride) {
+  int32_t i;
+  for (i = 0; i < n; ++i) out[i * stride] = eg_requant_$name(q, acc[i] + inside);
+}
+#endif
 """)
 
 CONV = Template("""\
@@ -251,50 +313,59 @@ static $ACC eg_border_$name(const eg_conv *p, const int8_t *values, const $IO *x
 
 /* One kernel for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: output channel after output channel, the row's
    kept positions are decoded once, then every output position multiplies only those, four at a time where the
-   windows lie inside the input. */
+   windows lie inside the input. The parameters are copied into locals: the int8 stores may alias them. */
 static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k, int32_t *off) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_h = p->out_h, out_w = p->out_w;
+  const int32_t out_c = p->out_c, stride_h = p->stride_h, stride_w = p->stride_w, pad_t = p->pad_t;
+  const int32_t pad_l = p->pad_l, offset = p->out_offset, lo = p->act_min, hi = p->act_max;
   const int32_t last_y = (p->k_h - 1) * p->dil_h, last_x = (p->k_w - 1) * p->dil_w;
-  const int32_t step = p->stride_w * p->in_c;
+  const int32_t last = (last_y * in_w + last_x) * in_c + (p->depthwise ? 0 : in_c - 1);
+  const int32_t step = stride_w * in_c;
   const $ACC *bias = (const $ACC *)p->bias;
   eg_cursor cur;
   int32_t oc;
   eg_cursor_start(&p->w, &cur);
-  for (oc = 0; oc < p->out_c; ++oc) {
+  for (oc = 0; oc < out_c; ++oc) {
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
-    const int32_t multiplier = p->multiplier[oc], shift = p->shift[oc];
     const $ACC b = bias ? bias[oc] : 0;
-    $ACC inside = b, acc4[4];
+    $ACC inside = b, acc[EG_RUN_$name];
+    eg_row_$name row;
+    eg_rq_$name rq;
     int32_t j, oy, ox;
+    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);
     if (n == 0) {
-      const $IO constant = eg_requant_$name(p, b, multiplier, shift);
-      for (j = 0; j < p->out_h * p->out_w; ++j) out[j * p->out_c + oc] = constant;
+      const $IO constant = eg_requant_$name(&rq, b);
+      for (j = 0; j < out_h * out_w; ++j) out[j * out_c + oc] = constant;
       continue;
     }
     eg_row_offsets_$name(p, n, k, off);
+    eg_row_prepare_$name(&row, values, off, n, last, off + n, out_h * out_w);
     for (j = 0; j < n; ++j) inside += ($ACC)values[j] * p->in_offset;
-    for (oy = 0; oy < p->out_h; ++oy) {
-      const int32_t iy0 = oy * p->stride_h - p->pad_t;
-      const int rows_inside = iy0 >= 0 && iy0 + last_y < p->in_h;
-      $IO *o = out + oy * p->out_w * p->out_c + oc;
-      for (ox = 0; ox < p->out_w;) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        const $IO *x = in + (iy0 * p->in_w + ix0) * p->in_c + channel;
-        if (rows_inside && ix0 >= 0 && ox + 3 < p->out_w && ix0 + 3 * p->stride_w + last_x < p->in_w) {
-          int q;
-          eg_dot4_$name(values, x, off, n, step, acc4);
-          for (q = 0; q < 4; ++q) o[(ox + q) * p->out_c] = eg_requant_$name(p, acc4[q] + inside, multiplier, shift);
-          ox += 4;
-          continue;
+    if (out_h == 1 && out_w == 1 && pad_t == 0 && pad_l == 0 && last_y < in_h && last_x < in_w) {
+      out[oc] = eg_requant_$name(&rq, eg_row_dot_$name(&row, in + channel) + inside); /* a fully connected step */
+      continue;
+    }
+    for (oy = 0; oy < out_h; ++oy) {
+      const int32_t iy0 = oy * stride_h - pad_t;
+      const int rows_inside = iy0 >= 0 && iy0 + last_y < in_h;
+      $IO *o = out + oy * out_w * out_c + oc;
+      for (ox = 0; ox < out_w;) {
+        const int32_t first = ox, end = eg_min(ox + EG_RUN_$name, out_w);
+        while (ox < end) {
+          const int32_t ix0 = ox * stride_w - pad_l;
+          const $IO *x = in + (iy0 * in_w + ix0) * in_c + channel;
+          if (rows_inside && ix0 >= 0 && ox + 3 < end && ix0 + 3 * stride_w + last_x < in_w) {
+            eg_row_dot4_$name(&row, x, step, acc + ox - first);
+            ox += 4;
+          } else if (rows_inside && ix0 >= 0 && ix0 + last_x < in_w) {
+            acc[ox++ - first] = eg_row_dot_$name(&row, x);
+          } else {
+            acc[ox++ - first] = eg_border_$name(p, values, x, off, k, n, iy0, ix0) + b - inside;
+          }
         }
-        if (rows_inside && ix0 >= 0 && ix0 + last_x < p->in_w) {
-          o[ox * p->out_c] = eg_requant_$name(p, eg_dot_$name(values, x, off, n) + inside, multiplier, shift);
-        } else {
-          o[ox * p->out_c] = eg_requant_$name(p, eg_border_$name(p, values, x, off, k, n, iy0, ix0) + b,
-                                              multiplier, shift);
-        }
-        ++ox;
+        eg_requant_run_$name(&rq, acc, end - first, inside, o + first * out_c, out_c);
       }
     }
   }
@@ -306,19 +377,20 @@ DWCONV = Template("""\
    which contributes nothing once the input offset is folded into the bias (TFLM skips those taps). */
 static void eg_plane_$name(const eg_conv *p, const $IO *in, int32_t channel, $IO *plane, int32_t ph, int32_t pw) {
   const $IO border = ($IO)(-p->in_offset);
-  const int32_t first = eg_min(p->pad_l, pw), last = eg_max(first, eg_min(p->pad_l + p->in_w, pw));
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, pad_t = p->pad_t, pad_l = p->pad_l;
+  const int32_t first = eg_min(pad_l, pw), last = eg_max(first, eg_min(pad_l + in_w, pw));
   int32_t py, px;
   for (py = 0; py < ph; ++py) {
-    const int32_t iy = py - p->pad_t;
+    const int32_t iy = py - pad_t;
     $IO *row = plane + py * pw;
     const $IO *src;
-    if (iy < 0 || iy >= p->in_h) {
+    if (iy < 0 || iy >= in_h) {
       for (px = 0; px < pw; ++px) row[px] = border;
       continue;
     }
-    src = in + iy * p->in_w * p->in_c + channel;
+    src = in + (iy * in_w + first - pad_l) * in_c + channel;
     for (px = 0; px < first; ++px) row[px] = border;
-    for (; px < last; ++px) row[px] = src[(px - p->pad_l) * p->in_c];
+    for (; px < last; ++px, src += in_c) row[px] = *src;
     for (; px < pw; ++px) row[px] = border;
   }
 }
@@ -326,22 +398,25 @@ static void eg_plane_$name(const eg_conv *p, const $IO *in, int32_t channel, $IO
 /* DEPTHWISE_CONV_2D: each input channel is copied once into a padded plane, so that every window lies inside
    it and outputs go four at a time, whatever the border; the row's kept taps are decoded once per channel. */
 static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k, int32_t *off, $IO *plane) {
-  const int32_t pw = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
-  const int32_t ph = (p->out_h - 1) * p->stride_h + (p->k_h - 1) * p->dil_h + 1;
+  const int32_t out_h = p->out_h, out_w = p->out_w, out_c = p->out_c, stride_h = p->stride_h;
+  const int32_t stride_w = p->stride_w, offset = p->out_offset, lo = p->act_min, hi = p->act_max;
+  const int32_t pw = (out_w - 1) * stride_w + (p->k_w - 1) * p->dil_w + 1;
+  const int32_t ph = (out_h - 1) * stride_h + (p->k_h - 1) * p->dil_h + 1;
   const $ACC *bias = (const $ACC *)p->bias;
   eg_cursor cur;
   int32_t oc, filled = -1;
   eg_cursor_start(&p->w, &cur);
-  for (oc = 0; oc < p->out_c; ++oc) {
+  for (oc = 0; oc < out_c; ++oc) {
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = oc / p->depth_multiplier;
-    const int32_t multiplier = p->multiplier[oc], shift = p->shift[oc];
-    $ACC inside = bias ? bias[oc] : 0, acc4[4];
+    $ACC inside = bias ? bias[oc] : 0, acc[EG_RUN_$name];
+    eg_rq_$name rq;
     int32_t j, oy, ox;
+    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);
     if (n == 0) {
-      const $IO constant = eg_requant_$name(p, inside, multiplier, shift);
-      for (j = 0; j < p->out_h * p->out_w; ++j) out[j * p->out_c + oc] = constant;
+      const $IO constant = eg_requant_$name(&rq, inside);
+      for (j = 0; j < out_h * out_w; ++j) out[j * out_c + oc] = constant;
       continue;
     }
     if (channel != filled) {
@@ -352,17 +427,14 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
       off[j] = (k[j] / p->k_w) * p->dil_h * pw + (k[j] % p->k_w) * p->dil_w;
       inside += ($ACC)values[j] * p->in_offset;
     }
-    for (oy = 0; oy < p->out_h; ++oy) {
-      const $IO *x = plane + oy * p->stride_h * pw;
-      $IO *o = out + oy * p->out_w * p->out_c + oc;
-      for (ox = 0; ox + 3 < p->out_w; ox += 4) {
-        int q;
-        eg_dot4_$name(values, x + ox * p->stride_w, off, n, p->stride_w, acc4);
-        for (q = 0; q < 4; ++q) o[(ox + q) * p->out_c] = eg_requant_$name(p, acc4[q] + inside, multiplier, shift);
-      }
-      for (; ox < p->out_w; ++ox) {
-        o[ox * p->out_c] = eg_requant_$name(p, eg_dot_$name(values, x + ox * p->stride_w, off, n) + inside,
-                                            multiplier, shift);
+    for (oy = 0; oy < out_h; ++oy) {
+      const $IO *x = plane + oy * stride_h * pw;
+      $IO *o = out + oy * out_w * out_c + oc;
+      for (ox = 0; ox < out_w;) {
+        const int32_t first = ox, end = eg_min(ox + EG_RUN_$name, out_w);
+        for (; ox + 3 < end; ox += 4) eg_dot4_$name(values, x + ox * stride_w, off, n, stride_w, acc + ox - first);
+        for (; ox < end; ++ox) acc[ox - first] = eg_dot_$name(values, x + ox * stride_w, off, n);
+        eg_requant_run_$name(&rq, acc, end - first, inside, o + first * out_c, out_c);
       }
     }
   }

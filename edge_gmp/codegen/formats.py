@@ -1,6 +1,6 @@
 """Weight storage formats: how the kept weights of each output channel (a *row*) are stored, and the C that walks
 them. Every format stores the kept values of row after row as int8; they differ in how the positions are coded.
-Formats register by name; :func:`choose_format` keeps the one with the fewest bytes for a tensor.
+Formats register by name; :func:`choose_format` weighs bytes and instructions for a tensor.
 
 * ``dense``: every value, no index.
 * ``bitmask``: one bit per element (LSB first), ``ceil(L / 8)`` bytes per row.
@@ -109,11 +109,38 @@ def encode_delta4(rows: np.ndarray) -> EncodedRows:
     return EncodedRows("delta4", r, length, rows[rows != 0].copy(), index, counts, kept)
 
 
-def choose_format(rows: np.ndarray, allowed: tuple[str, ...] | None = None) -> EncodedRows:
-    """The encoding of ``rows`` (one output channel per row) with the fewest bytes; ties go to the simpler."""
+# Choosing by bytes and instructions: the encodings within a band above the smallest (BYTE_BAND of it, at least
+# MIN_BAND_BYTES) compete on estimated instructions per inference. ROW_COST: instructions per index unit (byte;
+# nibble for delta4) and per stored value to decode a row, set it up (offsets, folded input offset) and multiply it
+# once, fitted to the emulated Cortex-M4 (DSP build) over densities 5-90 % (edge_gmp.target.kernels, a fully
+# connected layer read by one output); each further output reading the row costs MAC_COST per multiplied value:
+# every stored one where the kernel multiplies stored zeros (depthwise), the non-zero ones elsewhere (a DSP build
+# drops zero weights when it recodes a convolution row).
+BYTE_BAND = 1 / 32
+MIN_BAND_BYTES = 16
+ROW_COST = {"dense": (0.0, 12.0), "bitmask": (8.0, 20.5), "block4": (14.0, 17.5), "delta4": (15.3, 17.2)}
+MAC_COST = 3.0
+
+
+def estimated_instructions(encoded: EncodedRows, positions: int = 1, multiplies_zeros: bool = False) -> float:
+    """Instructions per inference the kernel spends on this tensor's weights, estimated (see ROW_COST)."""
+    per_unit, per_value = ROW_COST[encoded.format]
+    units = encoded.index.size * (2 if encoded.format == "delta4" else 1)
+    macs = int(encoded.values.size) if multiplies_zeros else int(np.count_nonzero(encoded.values))
+    return per_unit * units + per_value * encoded.values.size + MAC_COST * max(positions - 1, 0) * macs
+
+
+def choose_format(rows: np.ndarray, allowed: tuple[str, ...] | None = None, positions: int = 1,
+                  multiplies_zeros: bool = False) -> EncodedRows:
+    """The encoding of ``rows`` (one output channel per row, ``positions`` outputs each) with the fewest estimated
+    instructions among those within the byte band of the smallest; ties go to the smaller, then the simpler."""
     names = allowed or tuple(FORMATS)
     encodings = [FORMATS[name].encode(rows) for name in names]
-    return min(encodings, key=lambda e: (e.nbytes, FORMATS[e.format].code))
+    smallest = min(e.nbytes for e in encodings)
+    band = smallest + max(MIN_BAND_BYTES, smallest * BYTE_BAND)
+    return min((e for e in encodings if e.nbytes <= band),
+               key=lambda e: (estimated_instructions(e, positions, multiplies_zeros), e.nbytes,
+                              FORMATS[e.format].code))
 
 
 def decode_rows(encoded: EncodedRows) -> np.ndarray:

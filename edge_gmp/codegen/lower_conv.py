@@ -58,11 +58,23 @@ def _weights_fields(enc: EncodedRows, emitter: Emitter, hint: str) -> str:
     return f"{{{FORMATS[enc.format].code}, {enc.rows}, {enc.length}, {values}, {index}, {counts8}, {counts16}}}"
 
 
+def _narrow(rows: np.ndarray, bias: Tensor | None, x: Tensor, shift: np.ndarray) -> int:
+    """1 when every output's sum (bias + sum of w * (x + input offset)), shifted left as requantisation does,
+    lies in [-2^30, 2^30): a target may then double it in 32 bits."""
+    info = np.iinfo(x.dtype)
+    widest = max(abs(int(info.min) - x.zero_point), abs(int(info.max) - x.zero_point))
+    sums = np.abs(rows.astype(np.int64)).sum(axis=1) * widest
+    if bias is not None:
+        sums = sums + np.abs(bias.data.reshape(-1).astype(np.int64))
+    return int(all(int(s) << max(int(e), 0) < 1 << 30 for s, e in zip(sums, shift, strict=True)))
+
+
 def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows: np.ndarray,
           x: Tensor, w: Tensor, bias: Tensor | None, y: Tensor) -> Layer:
     variant = _variant(graph, op, x, bias, y)
     channels = rows.shape[0]
-    enc = choose_format(rows, emitter.formats)
+    enc = choose_format(rows, emitter.formats, geometry["out_h"] * geometry["out_w"],
+                        bool(geometry["depthwise"] or geometry["k_h"] * geometry["k_w"] > 1))
     multiplier, shift = _multipliers(op, x, w, y, channels)
     act = getattr(op.options, "fusedActivationFunction", 0)
     lo, hi = activation_range(act, y.scale, y.zero_point, y.dtype)
@@ -75,11 +87,13 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
         param_bytes += values.nbytes
     mult_name = emitter.array(f"{hint}_multiplier", multiplier)
     shift_name = emitter.array(f"{hint}_shift", shift)
-    g = geometry
+    padded = None if geometry["depthwise"] else _padded(geometry, x.itemsize)
+    g = padded or geometry
     fields = (f"{g['in_h']}, {g['in_w']}, {g['in_c']}, {g['out_h']}, {g['out_w']}, {g['out_c']}, {g['k_h']}, "
               f"{g['k_w']}, {g['stride_h']}, {g['stride_w']}, {g['dil_h']}, {g['dil_w']}, {g['pad_t']}, "
               f"{g['pad_l']}, {g['depthwise']}, {g['depth_multiplier']}, {-x.zero_point}, {y.zero_point}, {lo}, "
-              f"{hi}, {mult_name}, {shift_name}, {bias_name}, {_weights_fields(enc, emitter, hint)}")
+              f"{hi}, {_narrow(rows, bias, x, shift)}, {mult_name}, {shift_name}, {bias_name}, "
+              f"{_weights_fields(enc, emitter, hint)}")
     params = emitter.struct(hint, "eg_conv", fields)
     positions = g["out_h"] * g["out_w"]
     report = LayerReport(op.index, op.kind, y.name, enc.format, enc.nbytes, param_bytes,
@@ -93,8 +107,36 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
         call = f"eg_dwconv_{variant}(&{params}, {{in0}}, {{out0}}, eg_k, eg_off, ({C_TYPES[x.dtype]} *){{scratch}});"
         return Layer(op, call, [x.index], [y.index], [*pieces, f"dwconv:{variant}"], report, scratch_bytes=plane,
                      row_length=rows.shape[1])
+    if padded:
+        call = (f"{_pad_call(emitter, hint, geometry, padded, x)}\n  eg_conv_{variant}(&{params}, "
+                f"({C_TYPES[x.dtype]} *){{scratch}}, {{out0}}, eg_k, eg_off);")
+        return Layer(op, call, [x.index], [y.index], [*pieces, "pad_types", "pad", f"conv:{variant}"], report,
+                     scratch_bytes=g["in_h"] * g["in_w"] * g["in_c"] * x.itemsize, row_length=rows.shape[1])
     call = f"eg_conv_{variant}(&{params}, {{in0}}, {{out0}}, eg_k, eg_off);"
     return Layer(op, call, [x.index], [y.index], [*pieces, f"conv:{variant}"], report, row_length=rows.shape[1])
+
+
+PAD_LIMIT_BYTES = 4096
+
+
+def _pad_call(emitter: Emitter, hint: str, g: dict[str, int], padded: dict[str, int], x: Tensor) -> str:
+    dims = f"{{1, {g['in_h']}, {g['in_w']}, {g['in_c']}}}, {{1, {padded['in_h']}, {padded['in_w']}, {g['in_c']}}}"
+    pad = emitter.struct(f"{hint}_pad", "eg_padding", f"{dims}, {{0, {g['pad_t']}, {g['pad_l']}, 0}}, "
+                         f"{x.zero_point}, {x.itemsize}")
+    return f"eg_pad(&{pad}, {{in0}}, {{scratch}});"
+
+
+def _padded(g: dict[str, int], itemsize: int) -> dict[str, int] | None:
+    """A convolution whose windows cross the border reads a copy of its input padded with the zero point (which
+    adds nothing once the input offset is folded into the bias, as TFLM skips those taps), when the copy is small:
+    every window then takes the fast path."""
+    rows = (g["out_h"] - 1) * g["stride_h"] + (g["k_h"] - 1) * g["dil_h"] + 1
+    cols = (g["out_w"] - 1) * g["stride_w"] + (g["k_w"] - 1) * g["dil_w"] + 1
+    in_h = g["pad_t"] + max(g["in_h"], rows - g["pad_t"])
+    in_w = g["pad_l"] + max(g["in_w"], cols - g["pad_l"])
+    if (in_h, in_w) == (g["in_h"], g["in_w"]) or in_h * in_w * g["in_c"] * itemsize > PAD_LIMIT_BYTES:
+        return None
+    return {**g, "in_h": in_h, "in_w": in_w, "pad_t": 0, "pad_l": 0}
 
 
 def _plane_elements(g: dict[str, int]) -> int:
@@ -164,7 +206,8 @@ def lower_fully_connected(graph: Graph, op: Op, emitter: Emitter) -> Layer:
     require(x.size % depth == 0, graph, op, f"has an input of {x.size} values, not a multiple of {depth}")
     require(getattr(op.options, "weightsFormat", 0) == 0, graph, op, "uses shuffled weights")
     batches = x.size // depth
-    geometry = {"in_h": batches, "in_w": 1, "in_c": depth, "out_h": batches, "out_w": 1, "out_c": out_c,
+    # the batches as one row of positions, so that the kernel's four-output loop covers them
+    geometry = {"in_h": 1, "in_w": batches, "in_c": depth, "out_h": 1, "out_w": batches, "out_c": out_c,
                 "k_h": 1, "k_w": 1, "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1, "pad_t": 0, "pad_l": 0,
                 "depthwise": 0, "depth_multiplier": 1}
     return _emit(graph, op, emitter, geometry, w.data.reshape(out_c, depth), x, w, bias, y)

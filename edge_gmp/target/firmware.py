@@ -13,6 +13,7 @@ from pathlib import Path
 from edge_gmp.codegen.generate import Library
 from edge_gmp.codegen.layers import C_TYPES
 from edge_gmp.errors import UserError
+from edge_gmp.target.dsp import HEADER_NAME, header
 from edge_gmp.verify.devices import EmulationTarget
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", "-ffreestanding", "-nostdlib", "-fno-unwind-tables",
@@ -123,10 +124,14 @@ def compile_command(target: EmulationTarget, sources: list[Path], out: Path, scr
 
 
 def build_firmware(library: Library, target: EmulationTarget, folder: Path, board: str,
-                   extra_flags: tuple[str, ...] = ()) -> Firmware:
-    """Write the sources into ``folder`` and link ``<name>.elf``; DoesNotFit when the linker says a region
-    overflows."""
+                   extra_flags: tuple[str, ...] = (), dsp: bool = True) -> Firmware:
+    """Write the sources into ``folder`` and link ``<name>.elf``, with the DSP extension's inner loops
+    (:mod:`edge_gmp.target.dsp`) unless ``dsp`` is false (the portable C alone); DoesNotFit when the linker says a
+    region overflows."""
     folder.mkdir(parents=True, exist_ok=True)
+    if dsp:
+        (folder / HEADER_NAME).write_text(header())
+        extra_flags = (f'-DEG_TARGET_HEADER="{HEADER_NAME}"', *extra_flags)
     (folder / f"{library.name}.c").write_text(library.source)
     (folder / f"{library.name}.h").write_text(library.header)
     (folder / "eg_startup.c").write_text(_STARTUP)

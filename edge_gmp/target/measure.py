@@ -82,16 +82,17 @@ def _mean_layers(runs: list[Run]) -> list[float]:
 
 def emulate_model(path: str | os.PathLike, device: Device, raw_inputs: list[np.ndarray], *,
                   library: Library | None = None, build_dir: str | os.PathLike | None = None,
-                  extra_flags: tuple[str, ...] = ()) -> TargetReport:
+                  extra_flags: tuple[str, ...] = (), dsp: bool = True) -> TargetReport:
     """Build ``path``'s generated C for ``device`` and run it on ``raw_inputs`` (quantised; a streaming cell's
-    (N, T, D) windows); UserError for a board without an emulated core."""
+    (N, T, D) windows), with the DSP inner loops unless ``dsp`` is false; UserError for a board without an emulated
+    core."""
     if device.target is None:
         raise UserError(f"{device.name} ({device.id}) has no emulated core (only Cortex-M4/M7 boards with a target "
                         "profile); its budget is judged on host figures, without --emulate")
     library = library or generate(path, "model")
     folder = Path(build_dir) if build_dir else Path(tempfile.mkdtemp(prefix="edge_gmp_fw_"))
     with CompiledSession(path, library, library.name) as host, \
-            EmulatedSession(path, library, device, folder, extra_flags) as target:
+            EmulatedSession(path, library, device, folder, extra_flags, dsp) as target:
         identical = compare_traces(trace_session(host, raw_inputs), trace_session(target, raw_inputs))
     runs, t = target.runs, device.target
     classes: Counter = Counter()

@@ -23,11 +23,11 @@ class EmulatedSession(Session):
     runtime = "emulated"
 
     def __init__(self, path: str | os.PathLike, library: Library, device: Device, build_dir: str | os.PathLike,
-                 extra_flags: tuple[str, ...] = ()) -> None:
+                 extra_flags: tuple[str, ...] = (), dsp: bool = True) -> None:
         if device.target is None:
             raise ValueError(f"{device.id} has no emulation target")
         graph = load_graph(path)
-        self.firmware = build_firmware(library, device.target, Path(build_dir), device.name, extra_flags)
+        self.firmware = build_firmware(library, device.target, Path(build_dir), device.name, extra_flags, dsp)
         self.emulator = Emulator(self.firmware)
         self.runs: list[Run] = []
 

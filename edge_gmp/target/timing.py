@@ -5,9 +5,9 @@ available to calibrate it.
 Cortex-M4 (Arm Cortex-M4 Processor Technical Reference Manual, DDI 0439, table 3-1, zero wait states): data
 processing, multiplies (MUL/MLA/MLS, 32x32->64 SMULL/UMLAL..., the DSP extension's SMLAD/SXTB16...) and saturation
 take 1 cycle; a load or store 2 (LDR/STR; consecutive ones pipeline, so this is an upper bound), LDM/STM/PUSH/POP
-1 + N registers; a branch 1, plus a pipeline refill P of 1-3 cycles (taken as 2) when it is taken (the emulator
-sees which are); divide 2-12 (taken as 7). Flash wait states add to every refill (a fetch from flash after a taken
-branch); straight-line fetches and data are assumed to hit the board's flash cache or accelerator.
+and LDRD/STRD 1 + N registers; a branch 1, plus a pipeline refill P of 1-3 cycles (taken as 2) when it is taken
+(the emulator sees which are); divide 2-12 (taken as 7). Flash wait states add to every refill (a fetch from flash
+after a taken branch); straight-line fetches and data are assumed to hit the board's flash cache or accelerator.
 
 Cortex-M7 (no public cycle table): a dual-issue pipeline with branch prediction; data processing is charged 0.5
 (two per cycle), loads and stores 1, multiplies 1, branches 1 with no refill (predicted) and divides 7. Coarser
@@ -35,6 +35,8 @@ def classify(mnemonic: str, operands: str) -> tuple[str, int]:
     m = mnemonic.split(".")[0]
     if m in ("push", "pop", "ldm", "stm", "ldmia", "stmia", "ldmdb", "stmdb", "vpush", "vpop"):
         return "multi", 1 + _registers(operands)
+    if m in ("ldrd", "strd"):  # two registers moved: 1 + N cycles on the M4, like LDM
+        return "multi", 3
     if m.startswith(("ldr", "vldr")):
         return "load", 1
     if m.startswith(("str", "vstr")):

@@ -1,11 +1,21 @@
-"""Each weight format round-trips, the chooser keeps the smallest, and the C decoders walk the same positions."""
+"""Each weight format round-trips, the chooser weighs bytes and instructions, and the C decoders walk the same
+positions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from edge_gmp.codegen.formats import FORMATS, choose_format, decode_rows, row_positions
+from edge_gmp.codegen.formats import (
+    BYTE_BAND,
+    FORMATS,
+    MAC_COST,
+    MIN_BAND_BYTES,
+    choose_format,
+    decode_rows,
+    estimated_instructions,
+    row_positions,
+)
 
 
 def _rows(length: int, keep: float, seed: int = 0) -> np.ndarray:
@@ -37,10 +47,25 @@ def test_long_gaps_use_escapes():
     assert np.array_equal(decode_rows(encoded), rows)
 
 
-def test_chooser_keeps_the_smallest():
+def test_chooser_weighs_bytes_and_instructions():
     for keep in (0.0, 0.05, 0.3, 0.9, 1.0):
-        rows = _rows(64, keep, 3)
-        sizes = {name: fmt.encode(rows).nbytes for name, fmt in FORMATS.items()}
-        assert choose_format(rows).nbytes == min(sizes.values())
+        for positions, zeros in ((1, False), (64, False), (64, True)):
+            rows = _rows(64, keep, 3)
+            encodings = [fmt.encode(rows) for fmt in FORMATS.values()]
+            smallest = min(e.nbytes for e in encodings)
+            band = [e for e in encodings if e.nbytes <= smallest + max(MIN_BAND_BYTES, smallest * BYTE_BAND)]
+            chosen = choose_format(rows, positions=positions, multiplies_zeros=zeros)
+            assert chosen.nbytes <= smallest + max(MIN_BAND_BYTES, smallest * BYTE_BAND)
+            cost = estimated_instructions(chosen, positions, zeros)
+            assert cost == min(estimated_instructions(e, positions, zeros) for e in band)
     assert choose_format(_rows(64, 1.0, 1)).format == "dense"
     assert choose_format(_rows(256, 0.05, 1)).format == "delta4"
+    assert choose_format(_rows(64, 0.3, 1), allowed=("bitmask",)).format == "bitmask"
+
+
+def test_stored_zeros_cost_instructions_where_the_kernel_multiplies_them():
+    rows = _rows(256, 0.9, 2)
+    dense, bitmask = FORMATS["dense"].encode(rows), FORMATS["bitmask"].encode(rows)
+    extra = estimated_instructions(dense, 100, True) - estimated_instructions(dense, 100, False)
+    assert extra == MAC_COST * 99 * (rows.size - np.count_nonzero(rows))
+    assert estimated_instructions(bitmask, 100, True) == estimated_instructions(bitmask, 100, False)

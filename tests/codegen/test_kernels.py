@@ -55,6 +55,23 @@ def test_conv2d_int8(tmp_path, case):
         assert_matches_tflm(tmp_path, ops, specs, [0], [3], [random_int(rng, (1, h, w, cin), "int8")])
 
 
+@pytest.mark.parametrize("bias", ["int64", "int32"])
+def test_conv2d_int16_with_a_border(tmp_path, bias):
+    """int16 activations through the zero-point padded copy (a border-crossing convolution, small input)."""
+    rng = np.random.default_rng(12)
+    h, w, cin, cout, k = 7, 6, 3, 5, 3
+    scales = list(rng.uniform(0.002, 0.02, cout))
+    specs = [Spec((1, h, w, cin), "int16", [3e-4]),
+             Spec((cout, k, k, cin), "int8", scales, [0] * cout, 0, weights(rng, (cout, k, k, cin), 0.6, 1)),
+             Spec((cout,), bias, [3e-4 * s for s in scales], None, 0, rng.integers(-5000, 5000, cout)),
+             Spec((1, h, w, cout), "int16", [5e-4])]
+    options = _conv_options(1, SAME, 1, RELU)
+    options.quantizedBiasType = schema.TensorType.INT32 if bias == "int32" else schema.TensorType.INT64
+    ops = [("CONV_2D", [0, 1, 2], [3], options)]
+    session = assert_matches_tflm(tmp_path, ops, specs, [0], [3], [random_int(rng, (1, h, w, cin), "int16")])
+    assert "eg_pad(" in session.library.source
+
+
 @pytest.mark.parametrize("case", [
     # h, w, channels, multiplier, k, stride, padding, keep, zero_rows, act
     (7, 5, 3, 1, 3, 1, SAME, 1.0, 0, RELU),

@@ -8,6 +8,7 @@ def test_instruction_classes():
     assert classify("mla", "r0, r1, r2, r0") == ("mul", 1)
     assert classify("push", "{r4, r5, r6, r7, lr}") == ("multi", 6)
     assert classify("pop.w", "{r4-r11, pc}") == ("multi", 10)
+    assert classify("ldrd", "r0, r1, [r2, #-8]") == ("multi", 3)
     assert classify("bne", "#0x100") == ("branch", 1)
     assert classify("bx", "lr") == ("branch", 1)
     assert classify("cbz", "r0, #0x20") == ("branch", 1)
