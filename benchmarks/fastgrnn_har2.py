@@ -132,13 +132,16 @@ def _change_lines(rows: list[dict[str, Any]]) -> list[str]:
     return [f"Changed from the committed preset: {'; '.join(f'{p}: {c}' for p, c in changed)}.", ""] if changed else []
 
 
-def write_results(rows: list[dict[str, Any]], command: str, stem: Path) -> None:
+def write_results(rows: list[dict[str, Any]], stem: Path) -> None:
+    """Every row with the command that ran it (runs of several invocations merge into one file)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     machine = rows[-1]["machine"] or describe_machine()
-    stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "command": command,
+    commands = list(dict.fromkeys(r["command"] for r in rows))
+    stem.with_suffix(".json").write_text(json.dumps({"machine": machine, "commands": commands,
                                                             "results": rows}, indent=2) + "\n")
     md = ["# FastGRNN on HAR-2 through the pipeline", "",
-          f"`{command}` on {machine}. Accuracies on the full rebuilt HAR-2 test set (2,973 windows); pruned = "
+          f"{'; '.join(f'`{c}`' for c in commands)} on {machine}. Accuracies on the full rebuilt HAR-2 test set "
+          "(2,973 windows); pruned = "
           "PyTorch float; device = the device artifact (int16x8 streaming step, h_next's integers copied into h) "
           "in TFLite Micro; device loss = pruned - device; int file = that flatbuffer; device file = the same with "
           "its pruned weights stored for TFLM_DECODE (identical outputs proven on every test window and step); "
@@ -171,6 +174,11 @@ def run_one(preset: str, seed: int, threads: int | None, runs_dir: str, teachers
     row["teacher"] = config.train.distill_from
     row["threads"], row["changes"], row["numerics"] = config.train.threads, list(changes), numerics
     return row
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What a row is a run of: replaced by a new run of the same key, kept beside runs of other keys."""
+    return row["preset"], row["seed"], row.get("threads"), row.get("numerics", "native")
 
 
 def run_all(jobs: list[tuple[Any, ...]], numerics: list[str], workers: int) -> list[dict[str, Any]]:
@@ -223,18 +231,22 @@ def main() -> int:
     parser.add_argument("--teachers", help="teacher model per seed, a path with {seed}, for distilling presets")
     args = parser.parse_args()
     out_json = args.results.with_suffix(".json")
-    previous = json.loads(out_json.read_text()).get("results", []) if out_json.is_file() else []
+    stored = json.loads(out_json.read_text()) if out_json.is_file() else {}
+    previous = [{"command": stored.get("command")} | r for r in stored.get("results", [])]
     presets, seeds = args.presets.split(","), [int(s) for s in args.seeds.split(",")]
     _check_teachers(presets, seeds, args.teachers)
     numerics = args.numerics.split(",")
     if unknown := [n for n in numerics if n not in NUMERICS]:
         parser.error(f"--numerics: unknown {', '.join(unknown)}; choose from {', '.join(NUMERICS)}")
-    rows = [r for r in previous if r.get("preset") not in presets and "seed" in r]
     thread_counts = [None] if args.threads is None else [int(t) for t in args.threads.split(",")]
+    ran = {(p, s, load_config(p).train.threads if t is None else t, n)
+           for p in presets for s in seeds for t in thread_counts for n in numerics}
+    rows = [r for r in previous if "seed" in r and _key(r) not in ran]  # earlier results of other runs stay
     jobs = [(preset, seed, threads, args.runs_dir, args.teachers, tuple(args.set))
             for preset in presets for seed in seeds for threads in thread_counts]
-    rows += run_all(jobs, numerics, max(1, args.jobs))
-    write_results(rows, shlex.join(["python", *sys.argv]), args.results)
+    command = shlex.join(["python", *sys.argv])
+    rows += [row | {"command": command} for row in run_all(jobs, numerics, max(1, args.jobs))]
+    write_results(rows, args.results)
     print("\n" + text_table(SUMMARY_HEADERS, summary_rows(rows)))
     return 0
 
