@@ -178,7 +178,8 @@ def run_one(preset: str, seed: int, threads: int | None, runs_dir: str, teachers
 
 def _key(row: dict[str, Any]) -> tuple[Any, ...]:
     """What a row is a run of: replaced by a new run of the same key, kept beside runs of other keys."""
-    return row["preset"], row["seed"], row.get("threads"), row.get("numerics", "native")
+    threads = row.get("threads") or load_config(row["preset"]).train.threads  # rows from before --threads
+    return row["preset"], row["seed"], threads, row.get("numerics", "native")
 
 
 def run_all(jobs: list[tuple[Any, ...]], numerics: list[str], workers: int) -> list[dict[str, Any]]:

@@ -205,7 +205,7 @@ def test_a_teacher_trained_on_another_split_is_warned_about(tmp_path: Path) -> N
         preflight(student(seed=1))  # the same subjects: nothing to say
     (tmp_path / "teacher" / "config.toml").write_text(dump_toml(load_config(
         "fastgrnn-har2", overrides={"train": {"seed": 1}, "data": {"val_subjects": 6}})))
-    with pytest.warns(UserWarning, match=r"data.val_subjects 6 \(teacher\) vs 4"):
+    with pytest.warns(UserWarning, match=r"data.val_subjects 6 \(teacher\) vs 1"):
         preflight(student(seed=1))
 
 

@@ -25,7 +25,7 @@ from edge_gmp.verify.tolerances import (
     FLOAT_REL_MAX_ABS,
     INTEGER_MAX_DROP,
     MIN_TOP1,
-    ONNX_MAX_ABS,
+    ONNX_REL_MAX_ABS,
     SPARSE_FLOAT_REL_MAX_ABS,
     SPARSE_INTEGER_STEPS,
 )
@@ -95,10 +95,11 @@ def _vs_reference(c: Candidate, r: RuntimeResult, agreement: Agreement, float_ac
             return [f"{c.name} in {r.runtime}: {c.precision} accuracy {r.accuracy:.4f} is more than "
                     f"{INTEGER_MAX_DROP:.0%} below the float model's {float_accuracy:.4f}"]
         return []
+    scale = max(1.0, agreement.ref_max_abs)
     if Path(c.path).suffix == ".onnx":
         return [f"{c.name} in {r.runtime} vs PyTorch: {p}"
-                for p in agreement.problems(ONNX_MAX_ABS, min_top1=1.0, count_ties=True)]
-    tol = FLOAT_REL_MAX_ABS * max(1.0, agreement.ref_max_abs)
+                for p in agreement.problems(ONNX_REL_MAX_ABS * scale, min_top1=1.0, count_ties=True)]
+    tol = FLOAT_REL_MAX_ABS * scale
     return [f"{c.name} in {r.runtime} vs PyTorch: {p}" for p in agreement.problems(tol, MIN_TOP1)]
 
 

@@ -145,3 +145,16 @@ def test_a_runtime_is_one_file(models, monkeypatch: pytest.MonkeyPatch) -> None:
                                reference, 1.0)
     assert [r.runtime for r in check.runtimes] == ["onnxruntime", "onnx-reference"]
     assert all(r.status == "ok" and r.accuracy == 1.0 for r in check.runtimes) and not check.problems
+
+
+def test_onnx_agreement_is_judged_relative_to_the_logits_scale() -> None:
+    from types import SimpleNamespace
+
+    from edge_gmp.runtimes.agreement import Agreement
+    from edge_gmp.verify.checks import Candidate, _vs_reference
+
+    onnx, run = Candidate("onnx sequence", "m.onnx", "float32"), SimpleNamespace(runtime="onnxruntime", accuracy=1.0)
+    # float32 rounding carried through 128 recurrent steps: 1.24e-4 on logits of 8.3 (a real FastGRNN run)
+    assert _vs_reference(onnx, run, Agreement(2973, 1.0, 1.24e-4, 8.29), 0.96) == []
+    assert _vs_reference(onnx, run, Agreement(2973, 1.0, 1.24e-4, 0.5), 0.96)  # small logits: absolute 1e-4
+    assert _vs_reference(onnx, run, Agreement(2973, 1.0, 2e-3, 8.29), 0.96)  # a wrong graph is far off
