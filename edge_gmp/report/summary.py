@@ -9,11 +9,15 @@ from edge_gmp.data.registry import dataset_spec
 from edge_gmp.prune import NO_FLOOR, MinimumThreshold, effective_floor, get_method
 from edge_gmp.report.tables import markdown_table, text_table, wrap
 
-TERMINAL_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class", "bytes", "RAM")
+TERMINAL_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class", "bytes", "RAM", "latency")
 CARD_HEADERS = ("artifact", "runtime", "status", "accuracy", "same class as float", "bytes", "gzip", "non-zero",
-                "info limit", "RAM")
+                "info limit", "RAM", "latency")
 SAME_CLASS = ("`same class` is top-1 agreement: the share of test samples whose predicted class equals the float "
               "PyTorch model's")
+
+TARGET_COLUMNS = ("; for the compiled C image on the emulated core, bytes = its whole flash image, RAM = .data + .bss "
+                  "+ the stack's high-water mark, latency = an estimate from its instruction counts at the board's "
+                  "clock")
 
 
 def _pct(value: float | None) -> str:
@@ -26,9 +30,9 @@ def _rows(metrics: dict[str, Any], card: bool) -> tuple[list[tuple[Any, ...]], l
     dense, pruned = metrics.get("dense_test_accuracy"), metrics["pruned_test_accuracy"]
     extra = ("-", metrics["parameters"], "-") if card else ()
     rows: list[tuple[Any, ...]] = [
-        ("pytorch (dense)", "torch", "ok", _pct(dense), "-", "-", *extra, "-"),
+        ("pytorch (dense)", "torch", "ok", _pct(dense), "-", "-", *extra, "-", "-"),
         (f"pytorch ({metrics['sparsity']:.1%} sparse)", "torch", "ok", _pct(pruned), "100.00%", "-",
-         *(("-", metrics["nonzero_parameters"], "-") if card else ()), "-"),
+         *(("-", metrics["nonzero_parameters"], "-") if card else ()), "-", "-"),
     ]
     notes: list[str] = []
     for art in metrics.get("artifacts", []):
@@ -40,8 +44,23 @@ def _rows(metrics: dict[str, Any], card: bool) -> tuple[list[tuple[Any, ...]], l
                 status = f"{status} [{len(notes)}]"
             extra = (art.get("gzip_bytes"), art.get("nonzero_weights"), art.get("info_limit_bytes")) if card else ()
             rows.append((label, r["runtime"], status, _pct(r["accuracy"]), _pct(r.get("top1_agreement")),
-                         art["bytes"], *extra, art["arena_bytes"]))
-    return rows, notes
+                         art["bytes"], *extra, art["arena_bytes"], "-"))
+    return rows + _target_rows(metrics, card), notes
+
+
+def _target_rows(metrics: dict[str, Any], card: bool) -> list[tuple[Any, ...]]:
+    """The firmware image on the emulated core: flash of the whole image, RAM with the stack, estimated latency.
+    Its accuracy is the device file's in TFLM: the C matches TFLM on the whole test set and the image the C."""
+    t, device = metrics.get("target"), metrics.get("device_file") or {}
+    if not t:
+        return []
+    same = t["identical_to_host"]["identical"] and (metrics.get("compiled") or {}).get(
+        "identical_to_tflm", {}).get("identical", False)
+    runs = [r for art in metrics.get("artifacts", []) if PurePath(art["path"]).name == device.get("file")
+            for r in art["runtimes"] if r["runtime"] == "tflm" and r["status"] == "ok"]
+    return [("compiled C image (emulated)", t["core"], "ok" if same else "DIFFERENT",
+             _pct(runs[0]["accuracy"]) if runs and same else "-", "-", t["flash_bytes"],
+             *(("-", "-", "-") if card else ()), t["ram_bytes"], f"{t['ms_estimate']:.1f} ms est.")]
 
 
 def _device_name(metrics: dict[str, Any]) -> str:
@@ -94,7 +113,8 @@ def summary_text(metrics: dict[str, Any]) -> str:
     """The run's closing summary for a terminal: fits 120 columns; reasons and notes below the table."""
     rows, footnotes = _rows(metrics, card=False)
     parts = [text_table(TERMINAL_HEADERS, rows), wrap(SAME_CLASS + "; RAM = tensor arena (+ decompression "
-                                                          "buffer).")]
+                                                          "buffer)" + (TARGET_COLUMNS if metrics.get("target") else "")
+                                                          + ".")]
     parts += [wrap(f"[{i}] {note}") for i, note in enumerate(footnotes, 1)]
     parts += _device_lines(metrics)
     parts += [wrap(" ".join(lines).replace("  (", "(")) for lines in (_compiled_lines(metrics),
@@ -243,7 +263,8 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
         "arena that allocates and runs the model (plus, for a compressed file, its decompression buffer when "
         "that mode needs less in total), measured on a 64-bit host (a 32-bit MCU needs somewhat less). TFLite's "
         "sparse-encoded flatbuffers cannot run on TFLite Micro (no DENSIFY kernel); the device file stores the "
-        "pruned weights for TFLite Micro's TFLM_DECODE operator instead.",
+        "pruned weights for TFLite Micro's TFLM_DECODE operator instead"
+        + (TARGET_COLUMNS if metrics.get("target") else "") + ".",
         "",
         *_device_lines(metrics),
         *(["", " ".join(_compiled_lines(metrics)).replace("  (", "(")] if metrics.get("compiled") else []),
