@@ -1,6 +1,6 @@
 """The compiled C of the released device files against TFLite Micro on whole test sets.
 
-    python benchmarks/codegen.py [--models fastgrnn-har2,mobilenetv1-cifar10] [--limit N]
+    python benchmarks/codegen.py [--models fastgrnn-har2,mobilenetv1-cifar10-distilled] [--limit N]
         [--data-path ../shared/data/cifar10/cifar10-jpeg.tar.gz]
 
 Per model: the generated library's constant bytes (weights + index data + per-channel parameters) beside the
@@ -36,7 +36,8 @@ from edge_gmp.verify.equivalence import compare_traces, quantize_inputs, trace, 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MODELS = {"fastgrnn-har2": ("har2", "export/fastgrnn-har2/fastgrnn_har2.tflite"),
-          "mobilenetv1-cifar10": ("cifar10", "export/mobilenetv1-cifar10/mobilenetv1_cifar10.tflite")}
+          "mobilenetv1-cifar10-distilled": ("cifar10", "export/mobilenetv1-cifar10-distilled/"
+                                                       "mobilenetv1_cifar10_distilled.tflite")}
 HEADERS = ("model", "build", "const B", "arena B", "kept MACs", "of dense", "host us", "C us", "identical to TFLM on")
 
 

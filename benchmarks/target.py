@@ -40,7 +40,8 @@ from edge_gmp.verify.equivalence import quantize_inputs
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MODELS = {"fastgrnn-har2": ("har2", "export/fastgrnn-har2/fastgrnn_har2.tflite"),
-          "mobilenetv1-cifar10": ("cifar10", "export/mobilenetv1-cifar10/mobilenetv1_cifar10.tflite")}
+          "mobilenetv1-cifar10-distilled": ("cifar10", "export/mobilenetv1-cifar10-distilled/"
+                                                       "mobilenetv1_cifar10_distilled.tflite")}
 BOARDS = ("nano33ble", "stm32f746-disco")
 HEADERS = ("model", "core", "build", "flash B", "RAM B", "instructions", "vs dense C", "cycles (est.)", "ms (est.)",
            "cyc/dense MAC", "identical on")

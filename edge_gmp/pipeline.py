@@ -113,6 +113,20 @@ def _write_results(config: RunConfig, record: RunRecord, metrics: dict[str, Any]
                                                             or f"python -m edge_gmp.pipeline --preset {config.name}"))
 
 
+COMMAND_FILE = "command.txt"  # the command line that started the run
+
+
+def _started_by(out_dir: Path, resume: bool, command: str | None) -> str | None:
+    """The command the model card reproduces: the one that started the run, also when a later sitting finished
+    it with --resume (kept in the run directory beside its config)."""
+    stored = out_dir / COMMAND_FILE
+    if resume:
+        return (stored.read_text().strip() or command) if stored.is_file() else command
+    if command:
+        write_text_atomic(stored, command + "\n")
+    return command
+
+
 def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool = True,
         command: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run the whole pipeline for ``config`` into ``out_dir`` and return the metrics. ``command`` is the
@@ -135,6 +149,7 @@ def run(config: RunConfig, out_dir: Path, resume: bool = False, progress: bool =
     if ranks.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(out_dir / "config.toml", dump_toml(config))
+        command = _started_by(out_dir, resume, command)
     log(f"{data.dataset} ({data.source}): {len(data.y_train)} train / {len(data.y_val)} val / {len(data.y_test)} "
         f"test samples ({timings['data']:.1f} s); training on {config.train.device}, "
         f"{config.train.threads} torch thread(s)")
@@ -335,4 +350,4 @@ def _export(args: argparse.Namespace, argv: list[str] | None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    distributed.exit_process(main())

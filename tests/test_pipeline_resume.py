@@ -4,6 +4,7 @@ model.pt and checkpoint.pt, byte for byte."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -79,7 +80,8 @@ def test_ctrl_c_prints_one_line_whose_command_resumes_the_run(tmp_path: Path, ha
     assert (out / "model.pt").is_file()
 
 
-RESUME_FILES = ("config.toml", "checkpoint.pt", "epoch_seconds.json")  # what models/in-progress/README.md commits
+# what models/in-progress/README.md commits
+RESUME_FILES = ("config.toml", "command.txt", "checkpoint.pt", "epoch_seconds.json")
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -110,3 +112,6 @@ def test_a_committed_checkpoint_resumes_in_a_fresh_clone(tmp_path: Path, har, ha
     subprocess.run([sys.executable, "-m", "edge_gmp.pipeline", "--out", "models/in-progress/tiny", "--resume",
                     "--quiet"], cwd=clone, env=env, check=True, timeout=900)
     assert (full / "model.pt").read_bytes() == (clone / "models/in-progress/tiny/model.pt").read_bytes()
+    reproduce = (clone / "models/in-progress/tiny/MODEL_CARD.md").read_text().split("## Reproduce\n```\n")[1]
+    started = [a for a in _command(killed)[1:] if a != "--quiet"]
+    assert reproduce.splitlines()[0] == shlex.join(["python", *started])  # the command that started it

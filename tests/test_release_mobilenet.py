@@ -1,5 +1,5 @@
-"""The committed MobileNet-V1 (models/mobilenet_v1/) and its device deliverable (export/mobilenetv1-cifar10/: the
-compressed TFLM_DECODE file, its C array and the dense int8 file beside it), re-run in PyTorch, onnxruntime,
+"""The committed MobileNet-V1 (models/mobilenet_v1/) and its device deliverable (export/mobilenetv1-cifar10-distilled/:
+the compressed TFLM_DECODE file, its C array and the dense int8 file beside it), re-run in PyTorch, onnxruntime,
 LiteRT and TFLite Micro on all 10,000 CIFAR-10 test images (the offline copy in ../shared) against the figures
 their card, metrics and manifest claim."""
 
@@ -21,7 +21,7 @@ from edge_gmp.verify import evaluate_classifier, measure_arena
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "models" / "mobilenet_v1"
-EXPORT_DIR = ROOT / "export" / "mobilenetv1-cifar10"
+EXPORT_DIR = ROOT / "export" / "mobilenetv1-cifar10-distilled"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_metrics_and_manifest_agree(metrics: dict, manifest: dict) -> None:
     label = "artifact"  # the manifest names the file as shipped, metrics as the run wrote it
     assert {k: v for k, v in metrics["budget"].items() if k != label} == \
         {k: v for k, v in manifest["budget"].items() if k != label}
-    assert manifest["budget"][label].startswith("mobilenetv1_cifar10.tflite ")
+    assert manifest["budget"][label].startswith("mobilenetv1_cifar10_distilled.tflite ")
     assert metrics["exported_from"]["command"].startswith("python -m edge_gmp.pipeline --export-from")
 
 

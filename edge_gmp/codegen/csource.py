@@ -179,11 +179,19 @@ typedef struct {
   int32_t depthwise, depth_multiplier;
   int32_t in_offset, out_offset, act_min, act_max;
   int32_t narrow; /* every bias + sum of w * (x + in_offset), shifted left, lies in [-2^30, 2^30) */
+  int32_t bias_bytes; /* 2, 4 or 8: the smallest signed type that holds every bias of the layer */
   const int32_t *multiplier;
   const int8_t *shift;
   const void *bias;
   eg_weights w;
 } eg_conv;
+
+static inline int64_t eg_bias(const eg_conv *p, int32_t oc) {
+  if (!p->bias) return 0;
+  if (p->bias_bytes == 2) return ((const int16_t *)p->bias)[oc];
+  if (p->bias_bytes == 4) return ((const int32_t *)p->bias)[oc];
+  return ((const int64_t *)p->bias)[oc];
+}
 """
 
 # The convolution kernels' inner loops and requantisation. $IO is the activation type, $ACC the accumulator and
@@ -321,7 +329,6 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
   const int32_t last_y = (p->k_h - 1) * p->dil_h, last_x = (p->k_w - 1) * p->dil_w;
   const int32_t last = (last_y * in_w + last_x) * in_c + (p->depthwise ? 0 : in_c - 1);
   const int32_t step = stride_w * in_c;
-  const $ACC *bias = (const $ACC *)p->bias;
   eg_cursor cur;
   int32_t oc;
   eg_cursor_start(&p->w, &cur);
@@ -329,7 +336,7 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
-    const $ACC b = bias ? bias[oc] : 0;
+    const $ACC b = ($ACC)eg_bias(p, oc);
     $ACC inside = b, acc[EG_RUN_$name];
     eg_row_$name row;
     eg_rq_$name rq;
@@ -402,7 +409,6 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
   const int32_t stride_w = p->stride_w, offset = p->out_offset, lo = p->act_min, hi = p->act_max;
   const int32_t pw = (out_w - 1) * stride_w + (p->k_w - 1) * p->dil_w + 1;
   const int32_t ph = (out_h - 1) * stride_h + (p->k_h - 1) * p->dil_h + 1;
-  const $ACC *bias = (const $ACC *)p->bias;
   eg_cursor cur;
   int32_t oc, filled = -1;
   eg_cursor_start(&p->w, &cur);
@@ -410,7 +416,7 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = oc / p->depth_multiplier;
-    $ACC inside = bias ? bias[oc] : 0, acc[EG_RUN_$name];
+    $ACC inside = ($ACC)eg_bias(p, oc), acc[EG_RUN_$name];
     eg_rq_$name rq;
     int32_t j, oy, ox;
     eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);

@@ -69,6 +69,16 @@ def _narrow(rows: np.ndarray, bias: Tensor | None, x: Tensor, shift: np.ndarray)
     return int(all(int(s) << max(int(e), 0) < 1 << 30 for s, e in zip(sums, shift, strict=True)))
 
 
+def _smallest_type(values: np.ndarray) -> np.ndarray:
+    """``values`` as int16 or int32 where every one fits (a bias is read once per output channel: the kernels widen
+    it to the accumulator), else int64."""
+    for dtype in (np.int16, np.int32):
+        limits = np.iinfo(dtype)
+        if values.size == 0 or (values.min() >= limits.min and values.max() <= limits.max):
+            return values.astype(dtype)
+    return values
+
+
 def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows: np.ndarray,
           x: Tensor, w: Tensor, bias: Tensor | None, y: Tensor) -> Layer:
     variant = _variant(graph, op, x, bias, y)
@@ -79,11 +89,11 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
     act = getattr(op.options, "fusedActivationFunction", 0)
     lo, hi = activation_range(act, y.scale, y.zero_point, y.dtype)
     hint = f"l{op.index}"
-    bias_name = "0"
+    bias_name, bias_bytes = "0", 0
     param_bytes = multiplier.nbytes + shift.nbytes
     if bias is not None:
-        values = bias.data.reshape(-1).astype(np.int64 if variant == "s16" else np.int32)
-        bias_name = emitter.array(f"{hint}_bias", values)
+        values = _smallest_type(bias.data.reshape(-1).astype(np.int64))
+        bias_name, bias_bytes = emitter.array(f"{hint}_bias", values), values.itemsize
         param_bytes += values.nbytes
     mult_name = emitter.array(f"{hint}_multiplier", multiplier)
     shift_name = emitter.array(f"{hint}_shift", shift)
@@ -92,7 +102,7 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
     fields = (f"{g['in_h']}, {g['in_w']}, {g['in_c']}, {g['out_h']}, {g['out_w']}, {g['out_c']}, {g['k_h']}, "
               f"{g['k_w']}, {g['stride_h']}, {g['stride_w']}, {g['dil_h']}, {g['dil_w']}, {g['pad_t']}, "
               f"{g['pad_l']}, {g['depthwise']}, {g['depth_multiplier']}, {-x.zero_point}, {y.zero_point}, {lo}, "
-              f"{hi}, {_narrow(rows, bias, x, shift)}, {mult_name}, {shift_name}, {bias_name}, "
+              f"{hi}, {_narrow(rows, bias, x, shift)}, {bias_bytes}, {mult_name}, {shift_name}, {bias_name}, "
               f"{_weights_fields(enc, emitter, hint)}")
     params = emitter.struct(hint, "eg_conv", fields)
     positions = g["out_h"] * g["out_w"]

@@ -109,10 +109,16 @@ def _recipe(summary: dict[str, Any]) -> str:
     return (f"Each cell starts from the dense weights, prunes over {prune['prune_epochs']} epochs (gradual: "
             f"polynomial schedule, updated every {prune['frequency']} steps; one-shot: all at once, then the same "
             f"epochs at the final sparsity) and fine-tunes {prune['finetune_epochs']} more, lr {prune['lr']} "
-            f"(cosine), batch {train['batch_size']}; the reported model is the best validation epoch at the "
-            f"final sparsity — the test set is never used for selection. Every rule prunes exactly "
+            f"(cosine), batch {train['batch_size']}; the reported model is {_selection(train)} — the test set "
+            f"is never used for selection. Every rule prunes exactly "
             f"round(s·N) of the N prunable weights. Floors (Minimum Threshold) apply to the rules that use them "
             f"(Global MP + floors, SNIP): {_floor(prune)} per layer.")
+
+
+def _selection(train: dict[str, Any]) -> str:
+    if train.get("select", "best") == "average":
+        return "the average of the weights after every epoch at the final sparsity"
+    return "the best validation epoch at the final sparsity"
 
 
 def _floor(prune: dict[str, Any]) -> str:
@@ -151,6 +157,11 @@ def accuracy_table(summary: dict[str, Any]) -> str:
     return markdown_table(("method", *(f"{s:.1%}" for s in sparsities)), rows)
 
 
+def baselines(methods: list[str]) -> list[str]:
+    """The rules Global MP is compared with: every rule of the study that is not a Global MP variant."""
+    return [m for m in methods if not m.startswith("gmp")]
+
+
 def comparison_lines(summary: dict[str, Any]) -> list[str]:
     """Global MP + floors against each baseline and against dense, per schedule and sparsity (points)."""
     methods, schedules, sparsities = axes(summary)
@@ -163,8 +174,8 @@ def comparison_lines(summary: dict[str, Any]) -> list[str]:
             ours = stats.get(("gmp", schedule, s))
             if ours is None:
                 continue
-            others = [(ours.mean - stats[(m, schedule, s)].mean) * 100 for m in methods
-                      if m not in ("gmp", "gmp-nofloor") and (m, schedule, s) in stats]
+            others = [(ours.mean - stats[(m, schedule, s)].mean) * 100 for m in baselines(methods)
+                      if (m, schedule, s) in stats]
             rows.append((schedule, f"{s:.1%}", f"{drops[('gmp', schedule, s)].mean * 100:+.2f}",
                          *(f"{(ours.mean - stats[(m, schedule, s)].mean) * 100:+.2f}"
                            if (m, schedule, s) in stats else "-" for m in methods if m != "gmp"),
@@ -240,7 +251,8 @@ def study_report(summary: dict[str, Any], plots: Sequence[str] = ()) -> str:
         lines += ["", "## Global MP with floors against the others",
                   "Points of test accuracy that Global MP + floors is above (+) or below (−) each rule, same "
                   "schedule and sparsity (means over seeds; vs dense: against the same seed's dense model); the "
-                  "last column against the best of the other rules (uniform, random, LAMP), whichever that is.",
+                  "last column against the best of the other rules "
+                  f"({', '.join(label(m) for m in baselines(axes(summary)[0]))}), whichever that is.",
                   "", *comparison]
     lines += ["", "## Layer collapse",
               "A layer has collapsed when it keeps no weight at all (its output is then constant). Shown: every "

@@ -8,7 +8,9 @@ DistributedDataParallel averages the gradients. Only rank 0 writes files.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -39,7 +41,23 @@ def init_from_env() -> Ranks:
         return Ranks()
     if not dist.is_initialized():
         dist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+    _joined.append(True)
     return current()
+
+
+_joined: list[bool] = []  # whether this process ever joined a process group
+
+
+def exit_process(code: int) -> NoReturn:
+    """End the process with ``code``. A process that joined a process group leaves without the interpreter's
+    teardown once its output is flushed: gloo's worker threads can still be joinable when that teardown
+    destroys them, and the rank then aborts ("terminate called without an active exception") after a run that
+    finished correctly. The run's files are closed by then (each is written to a temporary file and renamed)."""
+    if not _joined:
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def device_for(requested: str, ranks: Ranks) -> torch.device:

@@ -24,9 +24,9 @@ def fastgrnn_device_file() -> Path:
 @pytest.fixture(scope="session")
 def mobilenet_device_file() -> Path:
     """TFLM_DECODE-compressed."""
-    return _first(ROOT / "export" / "mobilenetv1-cifar10", "mobilenetv1_cifar10.tflite")
+    return _first(ROOT / "export" / "mobilenetv1-cifar10-distilled", "mobilenetv1_cifar10_distilled.tflite")
 
 
 @pytest.fixture(scope="session")
 def mobilenet_dense_file() -> Path:
-    return _first(ROOT / "export" / "mobilenetv1-cifar10", "classifier_int8.tflite")
+    return _first(ROOT / "export" / "mobilenetv1-cifar10-distilled", "classifier_int8.tflite")

@@ -26,7 +26,7 @@ T = schema.TensorType
 Q = model_editor.Quantization
 ROOT = Path(__file__).resolve().parents[2]
 FASTGRNN = ROOT / "tests/fixtures/fastgrnn_step_int8.tflite"
-MOBILENET = ROOT / "export/mobilenetv1-cifar10/classifier_int8.tflite"  # the dense twin of the device file
+MOBILENET = ROOT / "export/mobilenetv1-cifar10-distilled/classifier_int8.tflite"  # the dense twin of the device file
 IO_QUANT = Q(scales=0.5, zero_points=3)
 
 

@@ -21,3 +21,20 @@ def test_axes_follow_the_registry_order() -> None:
     methods, schedules, sparsities = axes({"cells": cells})
     assert methods == ["gmp", "gmp-nofloor", "snip", "gmp-folded"]
     assert schedules == list(SCHEDULES) and sparsities == [0.5]
+
+
+def test_the_recipe_line_names_the_model_selection_the_cells_used() -> None:
+    from edge_gmp.report.study import _recipe
+
+    prune = {"prune_epochs": 15, "finetune_epochs": 15, "frequency": 20, "lr": 0.005, "floor_percent": 0.05}
+    average = _recipe({"config": {"train": {"batch_size": 128, "select": "average"}, "prune": prune}})
+    best = _recipe({"config": {"train": {"batch_size": 128, "select": "best"}, "prune": prune}})
+    assert "the average of the weights after every epoch at the final sparsity" in average
+    assert "best validation epoch" not in average and "the best validation epoch" in best
+
+
+def test_global_mp_is_compared_with_every_other_rule_but_not_with_its_own_variants() -> None:
+    from edge_gmp.report.study import baselines
+
+    assert baselines(["gmp", "gmp-nofloor", "uniform", "random", "lamp", "snip", "gmp-folded"]) == [
+        "uniform", "random", "lamp", "snip"]

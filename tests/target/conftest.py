@@ -19,7 +19,7 @@ def fastgrnn_device_file() -> Path:
 
 @pytest.fixture(scope="session")
 def mobilenet_device_file() -> Path:
-    return ROOT / "export" / "mobilenetv1-cifar10" / "mobilenetv1_cifar10.tflite"
+    return ROOT / "export" / "mobilenetv1-cifar10-distilled" / "mobilenetv1_cifar10_distilled.tflite"
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,8 @@ from edge_gmp.tflite.graph import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"fastgrnn": ROOT / "tests/fixtures/fastgrnn_step_int8.tflite",
-           "mobilenet": ROOT / "export/mobilenetv1-cifar10/classifier_int8.tflite"}  # the device file's dense twin
+           # the device file's dense twin
+           "mobilenet": ROOT / "export/mobilenetv1-cifar10-distilled/classifier_int8.tflite"}
 RANDOM_MUTANTS = {"fastgrnn": (1, 200), "mobilenet": (2, 100)}  # seed, count
 SAMPLED_MUTANTS = 120  # vtable / vector-length mutants kept per model (seeded sample)
 COMPRESSED_RANDOM_MUTANTS = 60  # of the FastGRNN model compressed with TFLM_DECODE operators

@@ -66,3 +66,14 @@ def test_mobilenet_with_augmentation_stays_in_sync_across_ranks(tmp_path: Path, 
     total = sum(m.numel() for m in state["masks"].values())
     assert total - sum(int(m.sum()) for m in state["masks"].values()) == round(0.9 * total)
     assert not list((tmp_path / "two").glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_a_process_leaves_with_its_status_and_all_its_output(joined: bool) -> None:
+    """A rank that joined a process group skips the interpreter's teardown (gloo's threads can abort it there)
+    but still returns its exit status and everything it printed, buffered or not."""
+    code = ("import sys; import edge_gmp.train.distributed as d; "
+            f"d._joined.extend([True] if {joined} else []); print('done', end=''); sys.stderr.write('warned'); "
+            "d.exit_process(3)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout, r.stderr) == (3, "done", "warned")
