@@ -116,7 +116,7 @@ def summary_text(metrics: dict[str, Any]) -> str:
                                                           "buffer)" + (TARGET_COLUMNS if metrics.get("target") else "")
                                                           + ".")]
     parts += [wrap(f"[{i}] {note}") for i, note in enumerate(footnotes, 1)]
-    parts += _device_lines(metrics)
+    parts += [wrap(line) for line in _device_lines(metrics)]
     parts += [wrap(" ".join(lines).replace("  (", "(")) for lines in (_compiled_lines(metrics),
                                                                     _target_lines(metrics)) if lines]
     budget = metrics.get("budget")
