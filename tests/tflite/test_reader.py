@@ -195,7 +195,7 @@ def compressed_models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
     root = tmp_path_factory.mktemp("compressed")
     specs = {"fastgrnn": [(3, 5, spec.PerTensor()), (4, 6, spec.PerTensor()), (8, 6, spec.PerTensor())],
-             "mobilenet": [(8, 5, spec.PerChannel(axis=3)), (6, 6, spec.PerTensor())]}
+             "mobilenet": [(8, 5, spec.PerChannel(axis=3)), (12, 6, spec.PerTensor())]}  # <= 32 and 64 values
     paths = []
     for name, tensors in specs.items():
         paths.append(root / f"{name}_lut.tflite")
