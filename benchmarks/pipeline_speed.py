@@ -1,15 +1,13 @@
 """How long a newcomer waits: the default pipeline run end to end, stage by stage.
 
     python benchmarks/pipeline_speed.py [--export-from models/fastgrnn] [--note "busy machine"] [--keep DIR]
-        [--baseline-set SECTION.KEY=VALUE ...]
 
 Runs ``python -m edge_gmp.pipeline`` on its default preset (with --export-from: the stored weights of a finished
 run, no training) into a temporary run directory and reads the stage times the run records in its metrics.json
 (``timings``: data, train, evaluate, export, verify, compress, codegen, emulate, total), plus each verified
 artifact's seconds per runtime. Prints the tables and writes benchmarks/results/pipeline_speed.{json,md} with
 the machine, the date, the command and the load average around the run (timings on a loaded machine are not
-those of a quiet one: say so with --note). ``--baseline-set`` also runs the default preset with those changes
-right after (e.g. an earlier recipe), on the same machine, and puts its stage times beside.
+those of a quiet one: say so with --note).
 """
 
 from __future__ import annotations
@@ -33,12 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def _run(out: Path, export_from: str | None, changes: tuple[str, ...] | list[str] = ()) -> tuple[list[str], float, int]:
+def _run(out: Path, export_from: str | None) -> tuple[list[str], float, int]:
     command = [sys.executable, "-m", "edge_gmp.pipeline", "--out", str(out), "--quiet"]
     if export_from:
         command += ["--export-from", export_from]
-    for change in changes:
-        command += ["--set", change]
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, text=True, capture_output=True)
     if proc.returncode not in (0, 1):  # 1: a verification or budget check failed; the run is still written
@@ -61,27 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="conditions of the run, e.g. 'busy machine: training runs'")
     parser.add_argument("--keep", metavar="DIR", help="write the run there (default: a temporary directory)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for pipeline_speed.{json,md}")
-    parser.add_argument("--baseline-set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="also time the default preset with this change (repeatable), right after")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="pipeline_speed_") as tmp:
         out = Path(args.keep) if args.keep else Path(tmp) / "run"
         load_before = os.getloadavg()
         command, wall, status = _run(out, args.export_from)
-        metrics = json.loads((out / "metrics.json").read_text())
-        baseline = None
-        if args.baseline_set:
-            base_command, base_wall, _ = _run(Path(tmp) / "baseline", args.export_from, args.baseline_set)
-            base_metrics = json.loads((Path(tmp) / "baseline" / "metrics.json").read_text())
-            baseline = {"pipeline_command": shlex.join(["python", *base_command[1:]]).replace(tmp, "$TMP"),
-                        "wall_seconds": round(base_wall, 1),
-                        "timings": {k: round(v, 1) for k, v in base_metrics["timings"].items()}}
         load_after = os.getloadavg()
+        metrics = json.loads((out / "metrics.json").read_text())
     timings = {k: round(v, 1) for k, v in metrics["timings"].items()}
     shown = ["python", "benchmarks/pipeline_speed.py"] + (["--export-from", args.export_from] if args.export_from
                                                            else [])
-    shown += [a for change in args.baseline_set for a in ("--baseline-set", change)]
     result = {
         "command": shlex.join(shown), "pipeline_command": shlex.join(["python", *command[1:]]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": describe_machine(),
@@ -90,13 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round(wall, 1), "timings": timings,
         "artifacts": [dict(zip(("artifact", "runtime", "seconds", "accuracy", "how"), row, strict=True))
                       for row in _artifact_rows(metrics)],
-        "failures": metrics.get("failures", []), "baseline": baseline,
+        "failures": metrics.get("failures", []),
     }
-    if baseline is None:
-        stage_table = text_table(["stage", "seconds"], [[k, v] for k, v in timings.items()])
-    else:
-        stage_table = text_table(["stage", "seconds", "baseline seconds"],
-                                 [[k, v, baseline["timings"].get(k, "-")] for k, v in timings.items()])
+    stage_table = text_table(["stage", "seconds"], [[k, v] for k, v in timings.items()])
     art_table = text_table(["artifact", "runtime", "seconds", "accuracy"],
                            [row[:4] for row in _artifact_rows(metrics)])
     print(stage_table + "\n\n" + art_table)
@@ -108,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Date: {result['date']}  ", f"Machine: {result['machine']}  ",
         f"Load average (1, 5, 15 min) before / after: {load_before[0]:.2f}, {load_before[1]:.2f}, "
         f"{load_before[2]:.2f} / {load_after[0]:.2f}, {load_after[1]:.2f}, {load_after[2]:.2f}  ",
-        *([f"Conditions: {args.note}  "] if args.note else []),
-        *([f"Baseline (run right after, same machine): `{baseline['pipeline_command']}`  "] if baseline else []), "",
+        *([f"Conditions: {args.note}  "] if args.note else []), "",
         "Stage times from the run's metrics.json (`timings`, seconds):", "", "```", stage_table, "```", "",
         "Each artifact in each runtime on the whole test set (verify stage):", "", "```", art_table, "```", "",
     ]
