@@ -20,6 +20,7 @@ from edge_gmp.prune.methods import effective_floor, get_method
 from edge_gmp.prune.schedule import GRADUAL, SCHEDULES
 
 SELECTIONS = ("best", "average")  # model selection rules, see edge_gmp.train.selection
+DEVICE_ARTIFACTS = ("tflm", "compiled")  # what export's budget judges
 
 
 @dataclass(frozen=True)
@@ -169,11 +170,23 @@ class ExportConfig:
     sequence_tflite: bool = False  # also convert the unrolled 128-step graph for LiteRT (minutes)
     devices_file: str | None = None
     emulate_samples: int = 5  # test samples the compiled C runs on the board's emulated core (0: skip)
+    # what the budget judges: "tflm", the device file in TFLite Micro (its bytes and arena), or "compiled", the
+    # firmware image of the generated C on the board's emulated core (its whole flash, RAM with the stack)
+    device_artifact: str = "tflm"
+    max_flash_bytes: int | None = None  # a flash bar below the board's, on the device artifact
 
     def __post_init__(self) -> None:
         check_field_types(self, "export")
         if self.emulate_samples < 0:
             raise ConfigError(f"export.emulate_samples must be >= 0, got {self.emulate_samples}")
+        if self.device_artifact not in DEVICE_ARTIFACTS:
+            raise ConfigError(f"export.device_artifact must be one of {', '.join(DEVICE_ARTIFACTS)}, got "
+                              f"{self.device_artifact!r}")
+        if self.device_artifact == "compiled" and self.emulate_samples == 0:
+            raise ConfigError("export.device_artifact = 'compiled' is judged on the emulated core: set "
+                              "export.emulate_samples >= 1")
+        if self.max_flash_bytes is not None and self.max_flash_bytes < 1:
+            raise ConfigError(f"export.max_flash_bytes must be >= 1 (or unset), got {self.max_flash_bytes}")
         if self.min_accuracy is not None and not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigError(f"export.min_accuracy must be a fraction in [0, 1], got {self.min_accuracy}")
         if self.calibration_samples < 200:

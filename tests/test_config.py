@@ -1,3 +1,6 @@
+import re
+from dataclasses import replace
+
 import pytest
 
 from edge_gmp.config import (
@@ -88,6 +91,27 @@ def test_the_wide_preset_prunes_the_teacher_hard_and_learns_from_it() -> None:
     assert wide.prune.sparsity == 0.95 and wide.prune.method == "gmp" and wide.prune.floor_percent > 0
     assert (wide.data, wide.train.seed) == (release.data, release.train.seed)
     assert wide.export.enabled and wide.export.min_accuracy >= 0.85
+
+
+def test_the_97_percent_preset_is_judged_on_its_firmware_image_within_100_kb() -> None:
+    paths = {"data": {"path": "c.tar.gz"}}
+    wide97 = load_config("mobilenetv1-cifar10-wide97", overrides=paths)
+    wide95 = load_config("mobilenetv1-cifar10-wide95", overrides=paths)
+    assert wide97.train.init_from == "models/in-progress/mobilenetv1-cifar10-teacher150/model.pt"
+    assert replace(wide97.prune, sparsity=0.95) == wide95.prune and wide97.model == wide95.model
+    assert replace(wide97.train, init_from=wide95.train.init_from, epochs=wide95.train.epochs) == wide95.train
+    assert wide97.export.device_artifact == "compiled" and wide97.export.max_flash_bytes == 100_000
+    assert wide97.export.min_accuracy == 0.85 and wide97.export.emulate_samples > 0
+
+
+@pytest.mark.parametrize("export, message", [
+    ({"device_artifact": "elf"}, "export.device_artifact must be one of tflm, compiled"),
+    ({"device_artifact": "compiled", "emulate_samples": 0}, "set export.emulate_samples >= 1"),
+    ({"max_flash_bytes": 0}, "export.max_flash_bytes must be >= 1"),
+])
+def test_device_artifact_options_are_checked(export, message) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config("fastgrnn-har2", overrides={"export": export})
 
 
 def test_a_chained_preset_without_its_inputs_names_the_run_to_do_first(tmp_path, monkeypatch) -> None:

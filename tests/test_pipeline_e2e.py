@@ -134,6 +134,30 @@ def test_budget_miss_exits_1_and_names_the_budget(tiny_run, har_cache_dir: Path,
     assert not after["budget"]["ok"] and after["failures"]
 
 
+def test_compiled_image_as_the_device_artifact_is_what_the_budget_judges(tiny_run, har_cache_dir: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """export.device_artifact = compiled: the whole firmware image against the board and a flash bar of the
+    user's, with the run's accuracy in TFLite Micro (the compiled C is identical to it)."""
+    _, out, _ = tiny_run
+    monkeypatch.setenv("EDGE_GMP_CACHE", str(har_cache_dir))
+    image = ["--set", "export.device_artifact=compiled", "--device", "nano33ble"]
+    assert main([*TINY, "--out", str(out), "--resume", *image, "--set", "export.max_flash_bytes=1000"]) == 1
+    err = capsys.readouterr().err
+    assert "flash bar over budget" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = {r["budget"]: r for r in metrics["budget"]["rows"]}
+    assert rows["flash"]["needed"] == rows["flash bar"]["needed"] == metrics["target"]["flash_bytes"]
+    assert rows["ram"]["needed"] == metrics["target"]["ram_bytes"] and rows["flash bar"]["available"] == 1000
+    assert rows["accuracy"]["available"] == metrics["budget"]["rows"][-1]["available"] > 0.5
+    assert ".elf on the emulated cortex-m4" in metrics["budget"]["artifact"]
+    manifest = json.loads((out / "export" / "fastgrnn-har2" / "manifest.json").read_text())
+    assert manifest["device_artifact"] == "compiled" and manifest["budget"]["rows"] == metrics["budget"]["rows"]
+    assert main([*TINY, "--out", str(out), "--resume", *image, "--set", "export.max_flash_bytes=100000"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["budget"]["ok"]
+
+
+
 
 def test_init_from_prunes_given_dense_weights(tiny_run, tmp_path: Path, har_cache_dir: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:

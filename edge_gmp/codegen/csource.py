@@ -180,17 +180,20 @@ typedef struct {
   int32_t in_offset, out_offset, act_min, act_max;
   int32_t narrow; /* every bias + sum of w * (x + in_offset), shifted left, lies in [-2^30, 2^30) */
   int32_t bias_bytes; /* 2, 4 or 8: the smallest signed type that holds every bias of the layer */
+  /* multiplier, shift and bias of the channels that keep weights, in channel order; constants: the output of
+     each channel without kept weights (its requantised bias), in channel order, of the activation type */
   const int32_t *multiplier;
   const int8_t *shift;
   const void *bias;
+  const void *constants;
   eg_weights w;
 } eg_conv;
 
-static inline int64_t eg_bias(const eg_conv *p, int32_t oc) {
+static inline int64_t eg_bias(const eg_conv *p, int32_t live) {
   if (!p->bias) return 0;
-  if (p->bias_bytes == 2) return ((const int16_t *)p->bias)[oc];
-  if (p->bias_bytes == 4) return ((const int32_t *)p->bias)[oc];
-  return ((const int64_t *)p->bias)[oc];
+  if (p->bias_bytes == 2) return ((const int16_t *)p->bias)[live];
+  if (p->bias_bytes == 4) return ((const int32_t *)p->bias)[live];
+  return ((const int64_t *)p->bias)[live];
 }
 """
 
@@ -330,23 +333,24 @@ static void eg_conv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t *k
   const int32_t last = (last_y * in_w + last_x) * in_c + (p->depthwise ? 0 : in_c - 1);
   const int32_t step = stride_w * in_c;
   eg_cursor cur;
-  int32_t oc;
+  int32_t oc, live = 0, dead = 0;
   eg_cursor_start(&p->w, &cur);
   for (oc = 0; oc < out_c; ++oc) {
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
-    const $ACC b = ($ACC)eg_bias(p, oc);
+    const int32_t c = n ? live++ : dead++;
+    const $ACC b = n ? ($ACC)eg_bias(p, c) : 0;
     $ACC inside = b, acc[EG_RUN_$name];
     eg_row_$name row;
     eg_rq_$name rq;
     int32_t j, oy, ox;
-    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);
     if (n == 0) {
-      const $IO constant = eg_requant_$name(&rq, b);
+      const $IO constant = ((const $IO *)p->constants)[c];
       for (j = 0; j < out_h * out_w; ++j) out[j * out_c + oc] = constant;
       continue;
     }
+    eg_rq_init_$name(&rq, p->multiplier[c], p->shift[c], offset, lo, hi, p->narrow);
     eg_row_offsets_$name(p, n, k, off);
     eg_row_prepare_$name(&row, values, off, n, last, off + n, out_h * out_w);
     for (j = 0; j < n; ++j) inside += ($ACC)values[j] * p->in_offset;
@@ -410,21 +414,22 @@ static void eg_dwconv_$name(const eg_conv *p, const $IO *in, $IO *out, uint16_t 
   const int32_t pw = (out_w - 1) * stride_w + (p->k_w - 1) * p->dil_w + 1;
   const int32_t ph = (out_h - 1) * stride_h + (p->k_h - 1) * p->dil_h + 1;
   eg_cursor cur;
-  int32_t oc, filled = -1;
+  int32_t oc, filled = -1, live = 0, dead = 0;
   eg_cursor_start(&p->w, &cur);
   for (oc = 0; oc < out_c; ++oc) {
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = oc / p->depth_multiplier;
-    $ACC inside = ($ACC)eg_bias(p, oc), acc[EG_RUN_$name];
+    const int32_t c = n ? live++ : dead++;
+    $ACC inside = n ? ($ACC)eg_bias(p, c) : 0, acc[EG_RUN_$name];
     eg_rq_$name rq;
     int32_t j, oy, ox;
-    eg_rq_init_$name(&rq, p->multiplier[oc], p->shift[oc], offset, lo, hi, p->narrow);
     if (n == 0) {
-      const $IO constant = eg_requant_$name(&rq, inside);
+      const $IO constant = ((const $IO *)p->constants)[c];
       for (j = 0; j < out_h * out_w; ++j) out[j * out_c + oc] = constant;
       continue;
     }
+    eg_rq_init_$name(&rq, p->multiplier[c], p->shift[c], offset, lo, hi, p->narrow);
     if (channel != filled) {
       eg_plane_$name(p, in, channel, plane, ph, pw);
       filled = channel;

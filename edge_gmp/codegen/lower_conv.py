@@ -9,7 +9,12 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
 from edge_gmp.codegen.formats import FORMATS, EncodedRows, choose_format
 from edge_gmp.codegen.graph import Graph, Op, Tensor
 from edge_gmp.codegen.layers import C_TYPES, Emitter, Layer, LayerReport, lowering, require
-from edge_gmp.codegen.quant import activation_range, quantize_multiplier
+from edge_gmp.codegen.quant import (
+    activation_range,
+    multiply_by_quantized_multiplier,
+    multiply_by_quantized_multiplier64,
+    quantize_multiplier,
+)
 
 _INT64 = schema.TensorType.INT64
 
@@ -58,14 +63,12 @@ def _weights_fields(enc: EncodedRows, emitter: Emitter, hint: str) -> str:
     return f"{{{FORMATS[enc.format].code}, {enc.rows}, {enc.length}, {values}, {index}, {counts8}, {counts16}}}"
 
 
-def _narrow(rows: np.ndarray, bias: Tensor | None, x: Tensor, shift: np.ndarray) -> int:
-    """1 when every output's sum (bias + sum of w * (x + input offset)), shifted left as requantisation does,
-    lies in [-2^30, 2^30): a target may then double it in 32 bits."""
+def _narrow(rows: np.ndarray, biases: np.ndarray, x: Tensor, shift: np.ndarray) -> int:
+    """1 when every output's sum (bias + sum of w * (x + input offset)) of these channels, shifted left as
+    requantisation does, lies in [-2^30, 2^30): a target may then double it in 32 bits."""
     info = np.iinfo(x.dtype)
     widest = max(abs(int(info.min) - x.zero_point), abs(int(info.max) - x.zero_point))
-    sums = np.abs(rows.astype(np.int64)).sum(axis=1) * widest
-    if bias is not None:
-        sums = sums + np.abs(bias.data.reshape(-1).astype(np.int64))
+    sums = np.abs(rows.astype(np.int64)).sum(axis=1) * widest + np.abs(biases)
     return int(all(int(s) << max(int(e), 0) < 1 << 30 for s, e in zip(sums, shift, strict=True)))
 
 
@@ -79,6 +82,16 @@ def _smallest_type(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _constant_outputs(variant: str, biases: np.ndarray, multiplier: np.ndarray, shift: np.ndarray, y: Tensor,
+                      lo: int, hi: int) -> np.ndarray:
+    """The output of each channel without kept weights: its bias requantised as the kernel would, so that the
+    channel needs one value instead of its bias, multiplier and shift."""
+    requantize = multiply_by_quantized_multiplier64 if variant == "s16" else multiply_by_quantized_multiplier
+    values = [min(max(requantize(int(b), int(m), int(e)) + y.zero_point, lo), hi)
+              for b, m, e in zip(biases, multiplier, shift, strict=True)]
+    return np.asarray(values, dtype=np.int8 if y.dtype == "int8" else np.int16)
+
+
 def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows: np.ndarray,
           x: Tensor, w: Tensor, bias: Tensor | None, y: Tensor) -> Layer:
     variant = _variant(graph, op, x, bias, y)
@@ -89,20 +102,26 @@ def _emit(graph: Graph, op: Op, emitter: Emitter, geometry: dict[str, int], rows
     act = getattr(op.options, "fusedActivationFunction", 0)
     lo, hi = activation_range(act, y.scale, y.zero_point, y.dtype)
     hint = f"l{op.index}"
+    live = enc.kept > 0
+    biases = bias.data.reshape(-1).astype(np.int64) if bias is not None else np.zeros(channels, dtype=np.int64)
+    constants = _constant_outputs(variant, biases[~live], multiplier[~live], shift[~live], y, lo, hi)
+    multiplier, shift = multiplier[live], shift[live]
     bias_name, bias_bytes = "0", 0
-    param_bytes = multiplier.nbytes + shift.nbytes
+    param_bytes = multiplier.nbytes + shift.nbytes + constants.nbytes
     if bias is not None:
-        values = _smallest_type(bias.data.reshape(-1).astype(np.int64))
+        values = _smallest_type(biases[live])
         bias_name, bias_bytes = emitter.array(f"{hint}_bias", values), values.itemsize
         param_bytes += values.nbytes
     mult_name = emitter.array(f"{hint}_multiplier", multiplier)
     shift_name = emitter.array(f"{hint}_shift", shift)
+    constants_name = emitter.array(f"{hint}_constants", constants) if constants.size else "0"
+    narrow = _narrow(rows[live], biases[live], x, shift)
     padded = None if geometry["depthwise"] else _padded(geometry, x.itemsize)
     g = padded or geometry
     fields = (f"{g['in_h']}, {g['in_w']}, {g['in_c']}, {g['out_h']}, {g['out_w']}, {g['out_c']}, {g['k_h']}, "
               f"{g['k_w']}, {g['stride_h']}, {g['stride_w']}, {g['dil_h']}, {g['dil_w']}, {g['pad_t']}, "
               f"{g['pad_l']}, {g['depthwise']}, {g['depth_multiplier']}, {-x.zero_point}, {y.zero_point}, {lo}, "
-              f"{hi}, {_narrow(rows, bias, x, shift)}, {bias_bytes}, {mult_name}, {shift_name}, {bias_name}, "
+              f"{hi}, {narrow}, {bias_bytes}, {mult_name}, {shift_name}, {bias_name}, {constants_name}, "
               f"{_weights_fields(enc, emitter, hint)}")
     params = emitter.struct(hint, "eg_conv", fields)
     positions = g["out_h"] * g["out_w"]

@@ -57,3 +57,23 @@ def checked_log2(x: float) -> tuple[int, bool]:
     value = np.float32(np.log(np.float32(x))) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
     rounded = np.float32(round_half_away(float(value)))
     return int(rounded), bool(abs(np.float32(value - rounded)) < np.float32(1e-3))
+
+
+def _wrap32(x: int) -> int:
+    return (x + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's ``MultiplyByQuantizedMultiplier`` for an int32 ``x``, as the generated ``eg_mbqm32``."""
+    left, right = max(shift, 0), max(-shift, 0)
+    high = (_wrap32(x << left) * multiplier + (1 << 30)) >> 31
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if (high & mask) > threshold else 0)
+
+
+def multiply_by_quantized_multiplier64(x: int, multiplier: int, shift: int) -> int:
+    """The int64 accumulator's variant (16-bit reduced multiplier, one rounding), as the generated ``eg_mbqm64``."""
+    reduced = (multiplier + (1 << 15)) >> 16 if multiplier < 0x7FFF0000 else 0x7FFF
+    total = 15 - shift
+    return _wrap32((x * reduced + (1 << (total - 1))) >> total)

@@ -272,7 +272,7 @@ def model_card(metrics: dict[str, Any], config: dict[str, Any], command: str) ->
     ]
     budget = metrics.get("budget")
     if budget:
-        lines += ["", f"## Budget: {budget['device']['name']}",
+        lines += ["", f"## Budget: {budget['device']['name']}", "", f"Judged on {budget['artifact']}.", "",
                   markdown_table(("budget", "needed", "available", "margin", "ok"),
                                  [(r["budget"], r["needed"], r["available"], r["margin"],
                                    "yes" if r["ok"] else "NO") for r in budget["rows"]])]

@@ -11,7 +11,7 @@ from edge_gmp.verify.devices import Device
 
 @dataclass(frozen=True)
 class BudgetRow:
-    budget: str  # "flash", "ram", "ram block" or "accuracy"
+    budget: str  # "flash", "flash bar", "ram", "ram block" or "accuracy"
     needed: float  # bytes (flash/ram) or the minimum accuracy
     available: float  # bytes left after the device's reserve, or the measured accuracy
     unit: str  # "bytes" or "fraction"
@@ -77,12 +77,13 @@ class BudgetReport:
 
 def check_budget(flash_bytes: int, ram_bytes: int, device: Device, accuracy: float | None = None,
                  min_accuracy: float | None = None, decompression_bytes: int = 0,
-                 ram_at_least: bool = False) -> BudgetReport:
+                 ram_at_least: bool = False, max_flash_bytes: int | None = None) -> BudgetReport:
     """Compare needs with what ``device`` offers after its reserves; UserError for impossible budgets.
 
     RAM is the tensor arena plus ``decompression_bytes`` (a separate buffer for tensors a compressed model
     decodes at run time); where the device's heap is fragmented each must also fit its largest contiguous
-    block. ``ram_at_least``: the arena was not measured exactly because it did not fit the device."""
+    block. ``ram_at_least``: the arena was not measured exactly because it did not fit the device.
+    ``max_flash_bytes``: a flash bar of the user's below the device's (a row of its own)."""
     if flash_bytes < 0 or ram_bytes < 0 or decompression_bytes < 0:
         raise UserError(f"flash and RAM needs must be non-negative (got {flash_bytes}, {ram_bytes}, "
                         f"{decompression_bytes})")
@@ -104,10 +105,28 @@ def check_budget(flash_bytes: int, ram_bytes: int, device: Device, accuracy: flo
                      if decompression_bytes else "")
                   + f"{fmt_bytes(device.sram_bytes)} SRAM - {fmt_bytes(device.ram_reserve_bytes)} reserve"),
     ]
+    if max_flash_bytes is not None:
+        rows.append(BudgetRow("flash bar", flash_bytes, max_flash_bytes, "bytes", "export.max_flash_bytes"))
     if device.largest_block_bytes is not None:
         rows.append(BudgetRow("ram block", max(ram_bytes, decompression_bytes), device.largest_block_bytes, "bytes",
                               "the largest single allocation (arena or decompression buffer) against the "
                               "largest contiguous RAM block"))
+    if accuracy is not None:
+        rows.append(BudgetRow("accuracy", min_accuracy if min_accuracy is not None else 0.0, accuracy,
+                              "fraction", "no minimum set" if min_accuracy is None else ""))
+    return BudgetReport(device, tuple(rows))
+
+
+def check_image_budget(flash_bytes: int, ram_bytes: int, device: Device, accuracy: float | None = None,
+                       min_accuracy: float | None = None, max_flash_bytes: int | None = None) -> BudgetReport:
+    """A whole firmware image (code included, so no reserve) against the device: flash = .text + .rodata + .data,
+    RAM = .data + .bss + the stack's high-water mark."""
+    rows = [BudgetRow("flash", flash_bytes, device.flash_bytes, "bytes",
+                      f"the whole image, code included, in {fmt_bytes(device.flash_bytes)} flash"),
+            BudgetRow("ram", ram_bytes, device.sram_bytes, "bytes",
+                      f".data + .bss + stack in {fmt_bytes(device.sram_bytes)} SRAM")]
+    if max_flash_bytes is not None:
+        rows.append(BudgetRow("flash bar", flash_bytes, max_flash_bytes, "bytes", "export.max_flash_bytes"))
     if accuracy is not None:
         rows.append(BudgetRow("accuracy", min_accuracy if min_accuracy is not None else 0.0, accuracy,
                               "fraction", "no minimum set" if min_accuracy is None else ""))

@@ -19,12 +19,13 @@ from typing import Any
 from edge_gmp.codegen import CompiledModel, UnsupportedModel, compile_model
 from edge_gmp.config import ExportConfig
 from edge_gmp.data.registry import PreparedData, dataset_spec
+from edge_gmp.errors import UserError
 from edge_gmp.export import gzip_size, information_limit_bits, tflite_weight_counts
 from edge_gmp.export.artifacts import ARTIFACT_KINDS, TFLiteArtifact
 from edge_gmp.export.bundle import ExportBundle, export_bundle, write_deliverable
 from edge_gmp.runtimes import device_runtime, runtime_spec
 from edge_gmp.target import DoesNotFit, TargetReport, emulate_model
-from edge_gmp.verify import check_budget, find_device
+from edge_gmp.verify import check_budget, check_image_budget, find_device
 from edge_gmp.verify.checks import ArtifactCheck, Candidate, check_artifacts
 from edge_gmp.verify.equivalence import quantize_inputs
 from edge_gmp.workflow.device_file import DeviceFile, build_device_file
@@ -105,7 +106,7 @@ def _compressed_row(device: DeviceFile, check: ArtifactCheck, prunable: int) -> 
 
 
 def _manifest(record: RunRecord, bundle: ExportBundle, device: DeviceFile, check: ArtifactCheck,
-              budget: dict[str, Any] | None, name: str, shipped: str) -> dict[str, Any]:
+              budget: dict[str, Any] | None, name: str, shipped: str, device_artifact: str = "tflm") -> dict[str, Any]:
     """The deliverable's manifest; every file it names by the name it has in the deliverable (the device file
     is ``shipped`` there, the dense integer file keeps its name)."""
     artifact = bundle.device_artifact()
@@ -125,7 +126,9 @@ def _manifest(record: RunRecord, bundle: ExportBundle, device: DeviceFile, check
         "sparsity": record.sparsity, "float_test_accuracy": record.pruned_test_accuracy,
         "test_accuracy": {r.runtime: r.accuracy for r in check.runtimes}, "test_samples": record.samples["test"],
         "normalization": record.normalization,
-        "budget": None if budget is None else {**budget, "artifact": _budget_label(shipped, device.compressed)},
+        "device_artifact": device_artifact,
+        "budget": None if budget is None else {**budget, "artifact": budget["artifact"] if device_artifact ==
+                                               "compiled" else _budget_label(shipped, device.compressed)},
         "sha256": {n: hashlib.sha256(p.read_bytes()).hexdigest() for n, p in digests.items()},
     }
 
@@ -140,11 +143,38 @@ def _budget(device_file: DeviceFile, check: ArtifactCheck, export: ExportConfig)
     if check.arena_bytes is None or result is None or result.status != "ok":
         why = check.arena_note if check.arena_bytes is None else (result.note if result else "not run")
         return None, [f"the device artifact ({check.candidate.path}) does not run on {runtime}: {why}"]
+    bar = export.max_flash_bytes if export.device_artifact == "tflm" else None
     budget = check_budget(device_file.bytes, device_file.arena_bytes, find_device(export.device, export.devices_file),
                           accuracy=result.accuracy, min_accuracy=export.min_accuracy,
-                          decompression_bytes=device_file.decompression_bytes)
+                          decompression_bytes=device_file.decompression_bytes, max_flash_bytes=bar)
     label = _budget_label(Path(device_file.path).name, device_file.compressed)
     return {**budget.to_dict(), "artifact": label}, budget.failures()
+
+
+def _image_budget(compiled: CompiledModel | None, target: TargetReport | None, verified: Verified,
+                  export: ExportConfig) -> tuple[dict | None, list[str], list[str]]:
+    """export.device_artifact = "compiled": the budget judged on the firmware image (whole flash, RAM with the
+    stack; its accuracy is TFLM's, the compiled C being proven identical to it on the whole test set); the device
+    file's own budget becomes a note. Returns the budget, its failures and the notes."""
+    tflm_notes = [f"not judged (export.device_artifact = 'compiled'): the TFLite Micro device file's {f}"
+                  for f in verified.budget_failures]
+    if target is None:
+        return None, ["export.device_artifact = 'compiled', but the compiled C did not run on the board's emulated "
+                      "core (see the notes)"], tflm_notes
+    result = verified.device_check.result(device_runtime())
+    identical = compiled is not None and compiled.equivalence.identical
+    accuracy = result.accuracy if result is not None and result.status == "ok" and identical else None
+    budget = check_image_budget(target.flash_bytes, target.ram_bytes, find_device(export.device, export.devices_file),
+                                accuracy=accuracy, min_accuracy=export.min_accuracy,
+                                max_flash_bytes=export.max_flash_bytes)
+    label = f"{target.elf} on the emulated {target.core} (whole image; outputs identical to TFLite Micro's)"
+    # flash and RAM over the board are already among the emulation's failures
+    failures = [f for r, f in zip([r for r in budget.rows if not r.ok], budget.failures(), strict=True)
+                if r.budget not in ("flash", "ram")]
+    if export.min_accuracy is not None and accuracy is None:
+        failures.append("the compiled C's accuracy is not established (it differs from TFLite Micro or TFLite "
+                        "Micro did not run the device file)")
+    return {**budget.to_dict(), "artifact": label}, failures, tflm_notes
 
 
 def _compile(device: DeviceFile, x_test: Any, out_dir: Path, name: str,
@@ -274,6 +304,10 @@ def _deliver(record: RunRecord, data: PreparedData, export: ExportConfig, out_di
     """The deliver stage: compiled C, emulated core, the deliverable folder and the metrics."""
     device, device_check = verified.device, verified.device_check
     compiled, target, build_failures, build_notes = _build(record, data, export, out_dir, device, log)
+    budget, budget_failures = verified.budget, verified.budget_failures
+    if export.device_artifact == "compiled":
+        budget, budget_failures, tflm_notes = _image_budget(compiled, target, verified, export)
+        build_notes = build_notes + tflm_notes
     artifacts = [{**c.to_dict(), **sizes(Path(c.candidate.path), c.candidate.precision, record.prunable_parameters)}
                  for c in verified.checks]
     if device.compressed:
@@ -282,15 +316,17 @@ def _deliver(record: RunRecord, data: PreparedData, export: ExportConfig, out_di
     shipped = f"export/{record.preset}/{symbol}.tflite"  # the same path in the run directory and the repository
     kind = bundle.device_kind + (", TFLM_DECODE-compressed" if device.compressed else "")
     _sparse_notes(artifacts, f"{shipped} ({kind})")
-    manifest = _manifest(record, bundle, device, device_check, verified.budget, record.preset, Path(shipped).name)
+    manifest = _manifest(record, bundle, device, device_check, budget, record.preset, Path(shipped).name,
+                         export.device_artifact)
     if compiled is not None:
         manifest["compiled"] = compiled.summary()
     if target is not None:
         manifest["target"] = {k: v for k, v in target.to_dict().items() if k != "layer_instructions"}
     extra = ([device.dense_path] if device.compressed else []) + (compiled.files if compiled else [])
     deliverable = write_deliverable(device.path, out_dir / "export" / record.preset, symbol, manifest, extra=extra)
-    failures = verified.problems + build_failures + verified.budget_failures
-    metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": verified.budget,
+    failures = verified.problems + build_failures + budget_failures
+    metrics = {"artifacts": artifacts, "device_file": device.to_dict(), "budget": budget,
+               "device_artifact": export.device_artifact,
                "notes": _notes(verified.checks, device) + build_notes,
                "compiled": None if compiled is None else {**compiled.summary(), "layers": compiled.report["layers"],
                                                           "host_layer_us": compiled.host_layer_us},
@@ -303,7 +339,11 @@ def deploy(record: RunRecord, data: PreparedData, export: ExportConfig, out_dir:
            log: Log = print) -> Deployment:
     """Export the record's model into ``out_dir/artifacts``, verify everything (artifacts on the full test set,
     the device file, the device budget), then deliver to ``out_dir/export/<preset>``: each stage once."""
-    find_device(export.device, export.devices_file)  # a bad board fails before minutes of export
+    board = find_device(export.device, export.devices_file)  # a bad board fails before minutes of export
+    if export.device_artifact == "compiled" and board.target is None:
+        raise UserError(f"export.device_artifact = 'compiled' is judged on the board's emulated core, and {board.name} "
+                        "has none; choose a board with a Cortex-M core (--board nano33ble or stm32f746-disco) or "
+                        "--set export.device_artifact=tflm")
     bundle = _export(record, data, export, out_dir, seed, log)
     verified = _verify(record, data, export, bundle, log)
     return _deliver(record, data, export, out_dir, bundle, verified, log)

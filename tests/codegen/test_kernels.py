@@ -3,6 +3,8 @@ scales, zero points, all-zero output channels, 0 % and 100 % kept weights, int8 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
@@ -253,3 +255,32 @@ def test_float_interface_quantize_and_dequantize(tmp_path, dtype):
     x[0, :8] = (np.arange(-4, 4) + 0.5) * scale  # exact halves
     x[0, 8] = 1e6 * scale
     assert_matches_tflm(tmp_path, ops, specs, [0], [3], [x])
+
+
+@pytest.mark.parametrize("dtype,bias", [("int8", "int32"), ("int16", "int64"), ("int16", "int32")])
+def test_channels_without_weights_store_one_output_value(tmp_path, dtype, bias):
+    """Channels whose weights are all pruned, between kept ones, with biases large enough to saturate: each
+    stores its requantised bias only (no multiplier, shift or bias), and the outputs still match TFLM."""
+    rng = np.random.default_rng(5)
+    h, w, cin, cout, k = 5, 5, 4, 8, 3
+    filt = weights(rng, (cout, k, k, cin), 0.5)
+    dead = [1, 4, 5, 7]
+    filt[dead] = 0
+    scales = list(rng.uniform(0.002, 0.02, cout))
+    x_scale = 0.05 if dtype == "int8" else 3e-4
+    biases = rng.integers(-3000, 3000, cout)
+    biases[[4, 7]] = [2_000_000, -2_000_000]
+    specs = [Spec((1, h, w, cin), dtype, [x_scale], [3] if dtype == "int8" else None),
+             Spec((cout, k, k, cin), "int8", scales, [0] * cout, 0, filt),
+             Spec((cout,), bias, [x_scale * s for s in scales], None, 0, biases),
+             Spec((1, h, w, cout), dtype, [0.08 if dtype == "int8" else 5e-4], [-4] if dtype == "int8" else None)]
+    options = _conv_options(1, SAME, 1, 0)
+    if dtype == "int16":
+        options.quantizedBiasType = schema.TensorType.INT32 if bias == "int32" else schema.TensorType.INT64
+    ops = [("CONV_2D", [0, 1, 2], [3], options)]
+    session = assert_matches_tflm(tmp_path, ops, specs, [0], [3], [random_int(rng, (1, h, w, cin), dtype)])
+    layer = session.library.report["layers"][0]
+    assert layer["constant_channels"] == len(dead)
+    live = cout - len(dead)  # the live biases fit int16 (the large ones belong to dead channels)
+    assert layer["param_bytes"] == live * (4 + 1 + 2) + len(dead) * np.dtype(dtype).itemsize
+    assert re.search(rf"int32_t \w*multiplier\[{live}\]", session.library.source)
