@@ -112,8 +112,7 @@ def check_budget(flash_bytes: int, ram_bytes: int, device: Device, accuracy: flo
                               "the largest single allocation (arena or decompression buffer) against the "
                               "largest contiguous RAM block"))
     if accuracy is not None:
-        rows.append(BudgetRow("accuracy", min_accuracy if min_accuracy is not None else 0.0, accuracy,
-                              "fraction", "no minimum set" if min_accuracy is None else ""))
+        rows.append(_accuracy_row(accuracy, min_accuracy))
     return BudgetReport(device, tuple(rows))
 
 
@@ -128,6 +127,10 @@ def check_image_budget(flash_bytes: int, ram_bytes: int, device: Device, accurac
     if max_flash_bytes is not None:
         rows.append(BudgetRow("flash bar", flash_bytes, max_flash_bytes, "bytes", "export.max_flash_bytes"))
     if accuracy is not None:
-        rows.append(BudgetRow("accuracy", min_accuracy if min_accuracy is not None else 0.0, accuracy,
-                              "fraction", "no minimum set" if min_accuracy is None else ""))
+        rows.append(_accuracy_row(accuracy, min_accuracy))
     return BudgetReport(device, tuple(rows))
+
+
+def _accuracy_row(accuracy: float, min_accuracy: float | None) -> BudgetRow:
+    return BudgetRow("accuracy", min_accuracy if min_accuracy is not None else 0.0, accuracy, "fraction",
+                     "no minimum set" if min_accuracy is None else "")
