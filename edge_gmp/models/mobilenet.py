@@ -11,8 +11,10 @@ from torch import Tensor, nn
 
 from edge_gmp.models.registry import register_model
 
-WIDTHS = (0.25, 0.5, 0.75, 1.0)
 STEM_CHANNELS = 32
+# Widths are multiples of 1/32 up to 2: every layer's channel count (all multiples of 32 at width 1.0) is then whole.
+WIDTH_STEP = 1 / STEM_CHANNELS
+MAX_WIDTH = 2.0
 # (output channels at width 1.0, stride) of the 13 depthwise-separable blocks
 BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
           (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
@@ -25,8 +27,11 @@ class MobileNetV1Config:
     in_channels: int = 3
 
     def __post_init__(self) -> None:
-        if self.width not in WIDTHS:
-            raise ValueError(f"mobilenet_v1 width must be one of {', '.join(map(str, WIDTHS))}, got {self.width}")
+        number = isinstance(self.width, (int, float)) and not isinstance(self.width, bool)
+        steps = self.width / WIDTH_STEP if number else float("nan")
+        if not (1 <= steps <= MAX_WIDTH / WIDTH_STEP and steps == round(steps)):
+            raise ValueError(f"mobilenet_v1 width must be a multiple of 1/32 from 0.03125 to {MAX_WIDTH} (e.g. 0.25, "
+                             f"0.375, 0.5), so that every layer's channel count is whole; got {self.width}")
         for name in ("num_classes", "in_channels"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"mobilenet_v1 {name} must be a positive integer, got {getattr(self, name)}")

@@ -31,6 +31,13 @@ def test_output_shape_and_parameter_count(width):
     assert sum(p.numel() for p in model.parameters()) == PARAMS[width]
 
 
+def test_any_multiple_of_a_32nd_is_a_width():
+    model = create_model("mobilenet_v1", width=0.375)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs[::2]] == [12, 24, 48, 48, 96, 96, 192, 192, 192, 192, 192, 192, 384, 384]
+    assert model.classifier.in_features == 384
+
+
 def test_channels_scale_with_width():
     model = create_model("mobilenet_v1", width=0.5)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
@@ -60,10 +67,9 @@ def test_prunable_set_is_every_conv_and_the_classifier():
 
 
 def test_unknown_width_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"0\.25, 0\.5, 0\.75, 1\.0"):
-        create_model("mobilenet_v1", width=0.3)
-    with pytest.raises(ConfigError, match="width"):
-        model_config("mobilenet_v1", {"width": 2.0})
+    for width in (0.3, 0.0, -0.5, 2.5, float("nan"), "half"):
+        with pytest.raises(ConfigError, match=r"width must be a multiple of 1/32"):
+            model_config("mobilenet_v1", {"width": width})
     with pytest.raises(ConfigError, match="unknown option"):
         model_config("mobilenet_v1", {"depth": 2})
 
