@@ -76,6 +76,9 @@ def test_deliverable_is_the_device_file_with_its_c_array(tiny_run) -> None:
     assert "alignas(16)" in (deliverable / manifest["files"]["c_source"]).read_text()
     assert manifest["bytes"] == len(data)
     assert manifest["budget"]["ok"] and manifest["budget"]["device"]["id"] == "nano33ble"
+    judged = json.loads((out / "metrics.json").read_text())["budget"]["artifact"]
+    assert judged == manifest["budget"]["artifact"] and judged.startswith(tflite.name)  # the card names it too
+    assert f"Judged on {tflite.name}" in (out / "MODEL_CARD.md").read_text()
     assert manifest["precision"] == "int16x8" and manifest["tensors"]["inputs"][0]["dtype"] == "int16"
     assert hashlib.sha256(data).hexdigest() in manifest["sha256"].values()
     assert manifest_file_names(manifest) <= {p.name for p in deliverable.iterdir()}  # every file by its name here

@@ -318,6 +318,7 @@ def _deliver(record: RunRecord, data: PreparedData, export: ExportConfig, out_di
     _sparse_notes(artifacts, f"{shipped} ({kind})")
     manifest = _manifest(record, bundle, device, device_check, budget, record.preset, Path(shipped).name,
                          export.device_artifact)
+    budget = manifest["budget"]  # names the file a user receives, not the run directory's artifact
     if compiled is not None:
         manifest["compiled"] = compiled.summary()
     if target is not None:

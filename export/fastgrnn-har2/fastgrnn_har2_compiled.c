@@ -2,10 +2,6 @@
 #include "fastgrnn_har2_compiled.h"
 #include <stdint.h>
 
-#ifdef EG_TARGET_HEADER
-#include EG_TARGET_HEADER /* target-specific inner loops: defines EG_HAVE_DOT_<variant> and eg_dot_<variant> */
-#endif
-
 #ifndef EG_LAYER_HOOK
 #define EG_LAYER_HOOK(layer)
 #endif
@@ -21,26 +17,27 @@ static void eg_copy(void *dst, const void *src, int32_t bytes) {
 }
 static inline int32_t eg_max(int32_t a, int32_t b) { return a > b ? a : b; }
 
-/* TFLite's MultiplyByQuantizedMultiplier (int32, double rounding): a saturating rounding doubling high multiply,
-   then a rounding right shift. */
+/* Target-specific inner loops (EG_HAVE_DOT_, EG_HAVE_ROWS_, EG_HAVE_REQUANT_<variant>); they may use the helpers
+   above. */
+#ifdef EG_TARGET_HEADER
+#include EG_TARGET_HEADER
+#endif
+
+/* TFLite's MultiplyByQuantizedMultiplier (int32, double rounding): a rounding doubling high multiply, then a
+   rounding right shift. Adding 2^30 and shifting right (floor) equals TFLite's nudge-and-truncate for either sign;
+   its one saturating case needs a multiplier of INT32_MIN, which quantised multipliers (0 or >= 2^30) never are. */
+#ifdef __GNUC__
+__attribute__((unused)) /* a target header may requantise convolutions itself */
+#endif
 static inline int32_t eg_mbqm32(int32_t x, int32_t multiplier, int shift) {
   const int left = shift > 0 ? shift : 0;
   const int right = shift > 0 ? 0 : -shift;
   const int32_t a = (int32_t)((uint32_t)x << left);
-  int32_t high;
-  if (a == INT32_MIN && multiplier == INT32_MIN) {
-    high = INT32_MAX;
-  } else {
-    const int64_t ab = (int64_t)a * (int64_t)multiplier;
-    const int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    high = (int32_t)((ab + nudge) / (1LL << 31));
-  }
-  {
-    const int32_t mask = (int32_t)((1LL << right) - 1);
-    const int32_t remainder = high & mask;
-    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-    return (high >> right) + (remainder > threshold ? 1 : 0);
-  }
+  const int32_t high = (int32_t)(((int64_t)a * multiplier + (1LL << 30)) >> 31);
+  const int32_t mask = (int32_t)((1u << right) - 1u);
+  const int32_t remainder = high & mask;
+  const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+  return (high >> right) + (remainder > threshold ? 1 : 0);
 }
 
 /* TFLite's MultiplyByQuantizedMultiplier for int64 accumulators: a 16-bit reduced multiplier, one rounding. */
@@ -122,11 +119,26 @@ typedef struct {
   int32_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
   int32_t depthwise, depth_multiplier;
   int32_t in_offset, out_offset, act_min, act_max;
+  int32_t narrow; /* every bias + sum of w * (x + in_offset), shifted left, lies in [-2^30, 2^30) */
+  int32_t bias_bytes; /* 2, 4 or 8: the smallest signed type that holds every bias of the layer */
+  /* multiplier, shift and bias of the channels that keep weights, in channel order; constants: the output of
+     each channel without kept weights (its requantised bias), in channel order, of the activation type */
   const int32_t *multiplier;
   const int8_t *shift;
   const void *bias;
+  const void *constants;
   eg_weights w;
 } eg_conv;
+
+static inline int64_t eg_bias(const eg_conv *p, int32_t live) {
+  if (!p->bias) return 0;
+  if (p->bias_bytes == 2) return ((const int16_t *)p->bias)[live];
+  if (p->bias_bytes == 4) return ((const int32_t *)p->bias)[live];
+  return ((const int64_t *)p->bias)[live];
+}
+
+/* Outputs of a channel whose sums are kept (128 bytes of stack) before they are requantised together. */
+#define EG_RUN_s16 ((int32_t)(128 / sizeof(int64_t)))
 
 #ifndef EG_HAVE_DOT_s16
 /* The kept multiply-accumulates of one output, sum of w * x (the input offset is folded into the bias): the inner
@@ -140,15 +152,17 @@ static inline int64_t eg_dot_s16(const int8_t *values, const int16_t *x, const i
 
 static inline void eg_dot4_s16(const int8_t *values, const int16_t *x, const int32_t *off, int n, int32_t step,
                                  int64_t *acc) {
-  const int16_t *x1 = x + step, *x2 = x1 + step, *x3 = x2 + step;
+  const int8_t *end = values + n;
   int64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  int j;
-  for (j = 0; j < n; ++j) {
-    const int32_t w = values[j], o = off[j];
-    a0 += (int64_t)w * x[o];
-    a1 += (int64_t)w * x1[o];
-    a2 += (int64_t)w * x2[o];
-    a3 += (int64_t)w * x3[o];
+  while (values < end) {
+    const int32_t w = *values++;
+    const int16_t *q = x + *off++;
+    a0 += (int64_t)w * q[0];
+    q += step;
+    a1 += (int64_t)w * q[0];
+    q += step;
+    a2 += (int64_t)w * q[0];
+    a3 += (int64_t)w * q[step];
   }
   acc[0] = a0;
   acc[1] = a1;
@@ -157,9 +171,62 @@ static inline void eg_dot4_s16(const int8_t *values, const int16_t *x, const int
 }
 #endif
 
-static inline int16_t eg_requant_s16(const eg_conv *p, int64_t acc, int32_t multiplier, int32_t shift) {
-  return (int16_t)eg_min(eg_max(eg_mbqm64(acc, multiplier, shift) + p->out_offset, p->act_min), p->act_max);
+#ifndef EG_HAVE_ROWS_s16
+/* A row of a (non-depthwise) convolution as its dot loops read it. A target header may recode the row once per
+   output channel (last: the window's last input offset; scratch: room for 2 words per kept weight; positions: the
+   outputs that will read the row). */
+typedef struct {
+  const int8_t *values;
+  const int32_t *off;
+  int n;
+} eg_row_s16;
+
+static inline void eg_row_prepare_s16(eg_row_s16 *r, const int8_t *values, const int32_t *off, int n,
+                                        int32_t last, int32_t *scratch, int32_t positions) {
+  r->values = values;
+  r->off = off;
+  r->n = n;
+  (void)last;
+  (void)scratch;
+  (void)positions;
 }
+
+static inline void eg_row_dot4_s16(const eg_row_s16 *r, const int16_t *x, int32_t step, int64_t *acc) {
+  eg_dot4_s16(r->values, x, r->off, r->n, step, acc);
+}
+
+static inline int64_t eg_row_dot_s16(const eg_row_s16 *r, const int16_t *x) {
+  return eg_dot_s16(r->values, x, r->off, r->n);
+}
+#endif
+
+#ifndef EG_HAVE_REQUANT_s16
+/* A channel's requantisation, set up once per output channel. */
+typedef struct {
+  int32_t multiplier, shift, offset, lo, hi;
+} eg_rq_s16;
+
+static inline void eg_rq_init_s16(eg_rq_s16 *q, int32_t multiplier, int32_t shift, int32_t offset, int32_t lo,
+                                    int32_t hi, int32_t narrow) {
+  (void)narrow;
+  q->multiplier = multiplier;
+  q->shift = shift;
+  q->offset = offset;
+  q->lo = lo;
+  q->hi = hi;
+}
+
+static inline int16_t eg_requant_s16(const eg_rq_s16 *q, int64_t acc) {
+  return (int16_t)eg_min(eg_max(eg_mbqm64(acc, q->multiplier, q->shift) + q->offset, q->lo), q->hi);
+}
+
+/* n outputs of a channel, stride elements apart, from their sums less the folded bias inside. */
+static inline void eg_requant_run_s16(const eg_rq_s16 *q, const int64_t *acc, int32_t n, int64_t inside, int16_t *out,
+                                        int32_t stride) {
+  int32_t i;
+  for (i = 0; i < n; ++i) out[i * stride] = eg_requant_s16(q, acc[i] + inside);
+}
+#endif
 
 /* Positions of a row's kept weights: input offsets for a window inside the input, (ky << 8 | kx) kept in k[] for
    windows that cross the border. */
@@ -192,50 +259,59 @@ static int64_t eg_border_s16(const eg_conv *p, const int8_t *values, const int16
 
 /* One kernel for CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED: output channel after output channel, the row's
    kept positions are decoded once, then every output position multiplies only those, four at a time where the
-   windows lie inside the input. */
+   windows lie inside the input. The parameters are copied into locals: the int8 stores may alias them. */
 static void eg_conv_s16(const eg_conv *p, const int16_t *in, int16_t *out, uint16_t *k, int32_t *off) {
+  const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, out_h = p->out_h, out_w = p->out_w;
+  const int32_t out_c = p->out_c, stride_h = p->stride_h, stride_w = p->stride_w, pad_t = p->pad_t;
+  const int32_t pad_l = p->pad_l, offset = p->out_offset, lo = p->act_min, hi = p->act_max;
   const int32_t last_y = (p->k_h - 1) * p->dil_h, last_x = (p->k_w - 1) * p->dil_w;
-  const int32_t step = p->stride_w * p->in_c;
-  const int64_t *bias = (const int64_t *)p->bias;
+  const int32_t last = (last_y * in_w + last_x) * in_c + (p->depthwise ? 0 : in_c - 1);
+  const int32_t step = stride_w * in_c;
   eg_cursor cur;
-  int32_t oc;
+  int32_t oc, live = 0, dead = 0;
   eg_cursor_start(&p->w, &cur);
-  for (oc = 0; oc < p->out_c; ++oc) {
+  for (oc = 0; oc < out_c; ++oc) {
     const int8_t *values;
     const int n = eg_next_row(&p->w, &cur, k, oc, &values);
     const int32_t channel = p->depthwise ? oc / p->depth_multiplier : 0;
-    const int32_t multiplier = p->multiplier[oc], shift = p->shift[oc];
-    const int64_t b = bias ? bias[oc] : 0;
-    int64_t inside = b, acc4[4];
+    const int32_t c = n ? live++ : dead++;
+    const int64_t b = n ? (int64_t)eg_bias(p, c) : 0;
+    int64_t inside = b, acc[EG_RUN_s16];
+    eg_row_s16 row;
+    eg_rq_s16 rq;
     int32_t j, oy, ox;
     if (n == 0) {
-      const int16_t constant = eg_requant_s16(p, b, multiplier, shift);
-      for (j = 0; j < p->out_h * p->out_w; ++j) out[j * p->out_c + oc] = constant;
+      const int16_t constant = ((const int16_t *)p->constants)[c];
+      for (j = 0; j < out_h * out_w; ++j) out[j * out_c + oc] = constant;
       continue;
     }
+    eg_rq_init_s16(&rq, p->multiplier[c], p->shift[c], offset, lo, hi, p->narrow);
     eg_row_offsets_s16(p, n, k, off);
+    eg_row_prepare_s16(&row, values, off, n, last, off + n, out_h * out_w);
     for (j = 0; j < n; ++j) inside += (int64_t)values[j] * p->in_offset;
-    for (oy = 0; oy < p->out_h; ++oy) {
-      const int32_t iy0 = oy * p->stride_h - p->pad_t;
-      const int rows_inside = iy0 >= 0 && iy0 + last_y < p->in_h;
-      int16_t *o = out + oy * p->out_w * p->out_c + oc;
-      for (ox = 0; ox < p->out_w;) {
-        const int32_t ix0 = ox * p->stride_w - p->pad_l;
-        const int16_t *x = in + (iy0 * p->in_w + ix0) * p->in_c + channel;
-        if (rows_inside && ix0 >= 0 && ox + 3 < p->out_w && ix0 + 3 * p->stride_w + last_x < p->in_w) {
-          int q;
-          eg_dot4_s16(values, x, off, n, step, acc4);
-          for (q = 0; q < 4; ++q) o[(ox + q) * p->out_c] = eg_requant_s16(p, acc4[q] + inside, multiplier, shift);
-          ox += 4;
-          continue;
+    if (out_h == 1 && out_w == 1 && pad_t == 0 && pad_l == 0 && last_y < in_h && last_x < in_w) {
+      out[oc] = eg_requant_s16(&rq, eg_row_dot_s16(&row, in + channel) + inside); /* a fully connected step */
+      continue;
+    }
+    for (oy = 0; oy < out_h; ++oy) {
+      const int32_t iy0 = oy * stride_h - pad_t;
+      const int rows_inside = iy0 >= 0 && iy0 + last_y < in_h;
+      int16_t *o = out + oy * out_w * out_c + oc;
+      for (ox = 0; ox < out_w;) {
+        const int32_t first = ox, end = eg_min(ox + EG_RUN_s16, out_w);
+        while (ox < end) {
+          const int32_t ix0 = ox * stride_w - pad_l;
+          const int16_t *x = in + (iy0 * in_w + ix0) * in_c + channel;
+          if (rows_inside && ix0 >= 0 && ox + 3 < end && ix0 + 3 * stride_w + last_x < in_w) {
+            eg_row_dot4_s16(&row, x, step, acc + ox - first);
+            ox += 4;
+          } else if (rows_inside && ix0 >= 0 && ix0 + last_x < in_w) {
+            acc[ox++ - first] = eg_row_dot_s16(&row, x);
+          } else {
+            acc[ox++ - first] = eg_border_s16(p, values, x, off, k, n, iy0, ix0) + b - inside;
+          }
         }
-        if (rows_inside && ix0 >= 0 && ix0 + last_x < p->in_w) {
-          o[ox * p->out_c] = eg_requant_s16(p, eg_dot_s16(values, x, off, n) + inside, multiplier, shift);
-        } else {
-          o[ox * p->out_c] = eg_requant_s16(p, eg_border_s16(p, values, x, off, k, n, iy0, ix0) + b,
-                                              multiplier, shift);
-        }
-        ++ox;
+        eg_requant_run_s16(&rq, acc, end - first, inside, o + first * out_c, out_c);
       }
     }
   }
@@ -459,18 +535,21 @@ static const uint8_t l1_counts[64] = {
   8u, 11u, 7u, 11u, 12u, 17u, 7u, 11u, 7u, 9u, 7u, 4u, 19u, 14u, 18u, 6u,
   11u, 15u, 15u, 3u, 10u, 7u, 9u, 3u, 14u, 13u, 22u, 7u, 16u, 5u, 17u, 16u,
 };
-static const eg_conv l1 = {1, 1, 64, 1, 1, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, -32768, 32767, l1_multiplier, l1_shift, 0, {3, 64, 64, l1_values, l1_index, l1_counts, 0}};
-static const int32_t l3_multiplier[64] = {
+static const eg_conv l1 = {1, 1, 64, 1, 1, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, -32768, 32767, 1, 0, l1_multiplier, l1_shift, 0, 0, {3, 64, 64, l1_values, l1_index, l1_counts, 0}};
+static const int32_t l3_multiplier[58] = {
   1084788669, 1141502642, 1283491875, 1614960593, 1468631107, 2144400983, 1088552389, 2010388831, 1875220918, 1804268734, 1511333889, 1866340872, 1297182381, 1835382662, 1614466678, 1573654242,
-  1539509654, 1647551056, 2010591246, 1264062441, 1182586641, 0, 0, 1558148376, 2069041463, 0, 1227172585, 1406764258, 0, 1797120262, 1744211228, 1594078061,
-  1848487923, 2052038766, 1870476464, 1722083314, 2036465009, 1709738142, 1081675121, 0, 1643643383, 1219207987, 1491136822, 1650291115, 1868357121, 1576970295, 1156880360, 1101228573,
-  1112610612, 1101802951, 1938347340, 1825428575, 1296534454, 1388542041, 1802544163, 1591815214, 1889939395, 1597132070, 1194691591, 1341718214, 1930973284, 2066336428, 1274559204, 0,
+  1539509654, 1647551056, 2010591246, 1264062441, 1182586641, 1558148376, 2069041463, 1227172585, 1406764258, 1797120262, 1744211228, 1594078061, 1848487923, 2052038766, 1870476464, 1722083314,
+  2036465009, 1709738142, 1081675121, 1643643383, 1219207987, 1491136822, 1650291115, 1868357121, 1576970295, 1156880360, 1101228573, 1112610612, 1101802951, 1938347340, 1825428575, 1296534454,
+  1388542041, 1802544163, 1591815214, 1889939395, 1597132070, 1194691591, 1341718214, 1930973284, 2066336428, 1274559204,
 };
-static const int8_t l3_shift[64] = {
+static const int8_t l3_shift[58] = {
   -9, -9, -8, -10, -9, -10, -7, -8, -9, -10, -9, -9, -8, -8, -10, -10,
-  -10, -8, -8, -9, -9, 0, 0, -8, -10, 0, -8, -9, 0, -10, -9, -10,
-  -10, -9, -9, -10, -9, -8, -7, 0, -8, -9, -8, -10, -10, -10, -9, -8,
-  -9, -10, -9, -8, -9, -8, -9, -7, -10, -10, -9, -9, -8, -8, -10, 0,
+  -10, -8, -8, -9, -9, -8, -10, -8, -9, -10, -9, -10, -10, -9, -9, -10,
+  -9, -8, -7, -8, -9, -8, -10, -10, -10, -9, -8, -9, -10, -9, -8, -9,
+  -8, -9, -7, -10, -10, -9, -9, -8, -8, -10,
+};
+static const int16_t l3_constants[6] = {
+  0, 0, 0, 0, 0, 0,
 };
 static const int8_t l3_values[198] = {
   119, 127, 87, -127, 98, 53, 54, 127, 127, -127, -53, 114, 89, 88, 127, 123,
@@ -497,7 +576,7 @@ static const uint8_t l3_index[128] = {
   2u, 0u, 1u, 0u, 61u, 0u, 110u, 0u, 69u, 0u, 111u, 0u, 169u, 0u, 121u, 0u,
   100u, 0u, 132u, 0u, 17u, 0u, 22u, 0u, 236u, 0u, 93u, 0u, 1u, 0u, 0u, 0u,
 };
-static const eg_conv l3 = {1, 1, 9, 1, 1, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, -32768, 32767, l3_multiplier, l3_shift, 0, {1, 64, 9, l3_values, l3_index, 0, 0}};
+static const eg_conv l3 = {1, 1, 9, 1, 1, 64, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, -32768, 32767, 1, 0, l3_multiplier, l3_shift, 0, l3_constants, {1, 64, 9, l3_values, l3_index, 0, 0}};
 static const eg_addsub l4 = {{{1, 1, 1, 64}, {0, 0, 0, 1}, {0, 0, 0, 1}}, 0, 15, 0, 0, 0, 1073741824, 1162286667, 1073741824, 0, -2, -13, -32768, 32767};
 static const eg_addsub l5 = {{{1, 1, 1, 64}, {0, 0, 0, 1}, {0, 0, 0, 1}}, 0, 15, 0, 0, 0, 1073741824, 1402887198, 1106422255, 0, -4, -13, -32768, 32767};
 static const eg_mul l7 = {{{1, 1, 1, 64}, {0, 0, 0, 1}, {0, 0, 0, 1}}, 0, 0, 0, 1081397451, -14, -32768, 32767};
@@ -507,8 +586,8 @@ static const eg_addsub l10 = {{{1, 1, 1, 64}, {0, 0, 0, 1}, {0, 0, 0, 0}}, 0, 15
 static const eg_addsub l11 = {{{1, 1, 1, 64}, {0, 0, 0, 1}, {0, 0, 0, 1}}, 0, 15, 0, 0, 0, 1073741824, 1119112907, 1092022928, 0, -5, -13, -32768, 32767};
 static const eg_mul l13 = {{{1, 1, 1, 64}, {0, 0, 0, 1}, {0, 0, 0, 1}}, 0, 0, 0, 1073741824, -14, -32768, 32767};
 static const eg_addsub l14 = {{{1, 1, 1, 64}, {0, 0, 0, 1}, {0, 0, 0, 1}}, 0, 15, 0, 0, 0, 1081775319, 1073741824, 2132280789, -2, 0, -14, -32768, 32767};
-static const int64_t l15_bias[2] = {
-  INT64_C(32401), INT64_C(283228),
+static const int32_t l15_bias[2] = {
+  32401, 283228,
 };
 static const int32_t l15_multiplier[2] = {
   1915096215, 1963092067,
@@ -520,13 +599,10 @@ static const int8_t l15_values[25] = {
   74, -82, -115, -107, -92, 114, 95, -119, -71, -127, 78, -63, 72, 127, 103, 88,
   -106, -67, -92, 114, 70, -69, 118, 75, -70,
 };
-static const uint8_t l15_index[13] = {
-  83u, 118u, 32u, 106u, 146u, 51u, 101u, 7u, 2u, 105u, 23u, 34u, 0u,
+static const uint8_t l15_index[16] = {
+  8u, 2u, 1u, 19u, 128u, 64u, 2u, 136u, 8u, 2u, 1u, 51u, 128u, 64u, 64u, 201u,
 };
-static const uint8_t l15_counts[2] = {
-  11u, 14u,
-};
-static const eg_conv l15 = {1, 1, 64, 1, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, -32768, 32767, l15_multiplier, l15_shift, l15_bias, {3, 2, 64, l15_values, l15_index, l15_counts, 0}};
+static const eg_conv l15 = {1, 1, 64, 1, 1, 2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, -32768, 32767, 1, 4, l15_multiplier, l15_shift, l15_bias, 0, {1, 2, 64, l15_values, l15_index, 0, 0}};
 static const int16_t c9[64] = {
   18973, 19808, 8985, 23741, 23655, 8492, 10768, 4395, 6021, 17455, 9531, 14192, 17985, 9404, 13470, 18633,
   17687, 11653, 10693, 11324, -6570, 18817, 6735, 15091, 24121, 23016, 8224, 18702, 17205, 19332, 6102, 11931,
