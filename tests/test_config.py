@@ -183,3 +183,14 @@ def test_unknown_preset_and_unreadable_file(tmp_path):
 def test_model_section_needs_name():
     with pytest.raises(ConfigError, match="needs a name"):
         config_from_dict({"model": {"hidden": 8}})
+
+
+def test_the_width_0375_preset_differs_from_the_97_percent_one_only_in_width_sparsity_and_start() -> None:
+    paths = {"data": {"path": "c.tar.gz"}}
+    w375 = load_config("mobilenetv1-cifar10-w375", overrides=paths)
+    wide97 = load_config("mobilenetv1-cifar10-wide97", overrides=paths)
+    assert w375.model.width == 0.375 and w375.prune.sparsity == 0.92
+    assert w375.train.init_from == "models/in-progress/mobilenetv1-cifar10-w375-dense/model.pt"
+    assert replace(w375.prune, sparsity=0.97) == wide97.prune
+    assert replace(w375.train, init_from=wide97.train.init_from) == wide97.train
+    assert w375.export == wide97.export and w375.data == wide97.data
