@@ -185,12 +185,15 @@ def test_model_section_needs_name():
         config_from_dict({"model": {"hidden": 8}})
 
 
-def test_the_width_0375_preset_differs_from_the_97_percent_one_only_in_width_sparsity_and_start() -> None:
+def test_the_width_0375_preset_is_the_released_recipe_at_that_width_judged_like_the_97_percent_one() -> None:
     paths = {"data": {"path": "c.tar.gz"}}
     w375 = load_config("mobilenetv1-cifar10-w375", overrides=paths)
     wide97 = load_config("mobilenetv1-cifar10-wide97", overrides=paths)
+    release = load_config("mobilenetv1-cifar10-distilled", overrides=paths)
     assert w375.model.width == 0.375 and w375.prune.sparsity == 0.92
     assert w375.train.init_from == "models/in-progress/mobilenetv1-cifar10-w375-dense/model.pt"
-    assert replace(w375.prune, sparsity=0.97) == wide97.prune
-    assert replace(w375.train, init_from=wide97.train.init_from) == wide97.train
+    assert w375.train.distill_from == "models/in-progress/mobilenetv1-cifar10-teacher150/model.pt"
+    assert replace(w375.prune, sparsity=release.prune.sparsity) == release.prune
+    assert replace(w375.train, init_from=None, epochs=release.train.epochs,
+                    distill_from=release.train.distill_from) == release.train
     assert w375.export == wide97.export and w375.data == wide97.data
